@@ -1,0 +1,1 @@
+//! Incremental Merkle trees over key ranges, and a message-driven diff for anti-entropy.

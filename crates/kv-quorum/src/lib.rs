@@ -1,0 +1,1 @@
+//! The coordinator: replication, quorums, version vectors, hinted handoff, read repair.

@@ -1,0 +1,1 @@
+//! Consistent hashing with weighted virtual nodes and zone-aware replica placement.

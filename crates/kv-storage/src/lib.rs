@@ -1,0 +1,1 @@
+//! A log-structured merge engine: WAL, memtable, SSTables, Bloom filters, compaction.

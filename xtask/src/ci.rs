@@ -1,0 +1,67 @@
+//! `cargo xtask ci`: the checks that gate every change.
+
+use anyhow::Result;
+
+use crate::{cargo, have, run};
+
+/// cargo-deny version installed when missing; pinned so CI is repeatable.
+const CARGO_DENY_VERSION: &str = "0.20.2";
+
+pub(crate) fn all() -> Result<()> {
+    let mut fmt = cargo();
+    fmt.args(["fmt", "--all", "--", "--check"]);
+    run(fmt)?;
+
+    let mut clippy = cargo();
+    clippy.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--locked",
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    run(clippy)?;
+
+    let mut tests = cargo();
+    if have("cargo", Some("nextest")) {
+        tests.args([
+            "nextest",
+            "run",
+            "--workspace",
+            "--locked",
+            "--no-fail-fast",
+        ]);
+    } else {
+        eprintln!("cargo-nextest not found; running the tests with cargo test");
+        tests.args(["test", "--workspace", "--locked", "--no-fail-fast"]);
+    }
+    run(tests)?;
+
+    let mut doctests = cargo();
+    doctests.args(["test", "--workspace", "--locked", "--doc"]);
+    run(doctests)?;
+
+    let mut doc = cargo();
+    doc.args(["doc", "--workspace", "--no-deps", "--locked"])
+        .env("RUSTDOCFLAGS", "-D warnings");
+    run(doc)?;
+
+    if !have("cargo-deny", None) {
+        let mut install = cargo();
+        install.args([
+            "install",
+            "--locked",
+            "cargo-deny",
+            "--version",
+            CARGO_DENY_VERSION,
+        ]);
+        run(install)?;
+    }
+    // Advisories need the advisory database, which these machines cannot
+    // fetch; README says how to run that check where the network allows.
+    let mut deny = cargo();
+    deny.args(["deny", "--locked", "check", "licenses", "bans", "sources"]);
+    run(deny)
+}
