@@ -1,0 +1,209 @@
+//! Client messages: what an application sends to any node, and the answers.
+//!
+//! A client never names replicas: the node it talks to coordinates. Reads
+//! return every concurrent sibling with an opaque causal context; a write
+//! that passes the context back supersedes what the reader saw.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use kv_types::NodeId;
+
+/// How many replicas must answer, per request. `None` in a request means the
+/// cluster's default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Consistency {
+    /// One replica.
+    One,
+    /// A majority of the N replicas.
+    Quorum,
+    /// All N replicas.
+    All,
+    /// An explicit count, between 1 and N.
+    Count(u8),
+}
+
+/// A client's request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    /// Read a key.
+    Get {
+        /// The key.
+        key: Bytes,
+        /// Replicas that must answer; `None` for the cluster default R.
+        consistency: Option<Consistency>,
+    },
+    /// Write a value.
+    Put {
+        /// The key.
+        key: Bytes,
+        /// The value.
+        value: Bytes,
+        /// The context of the read this write follows, if any.
+        context: Option<Bytes>,
+        /// Replicas that must acknowledge; `None` for the default W.
+        consistency: Option<Consistency>,
+    },
+    /// Delete a key (writes a tombstone).
+    Delete {
+        /// The key.
+        key: Bytes,
+        /// The context of the read this delete follows, if any.
+        context: Option<Bytes>,
+        /// Replicas that must acknowledge; `None` for the default W.
+        consistency: Option<Consistency>,
+    },
+    /// Cluster membership and ring shares, as this node sees them.
+    Status,
+}
+
+/// A node's answer to a [`Request`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    /// The key's value, or its concurrent siblings.
+    Value {
+        /// One value, or several concurrent ones.
+        siblings: Vec<Bytes>,
+        /// Pass this back with the next write of the key.
+        context: Bytes,
+    },
+    /// The key holds nothing (or only deletes).
+    NotFound {
+        /// Pass this back with the next write of the key.
+        context: Bytes,
+    },
+    /// The write was acknowledged by enough replicas.
+    Written,
+    /// Membership and ring shares.
+    Status(StatusReply),
+    /// The request failed.
+    Error(ErrorReply),
+}
+
+/// What went wrong, as a code a program can match and a message a person can
+/// read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorReply {
+    /// The kind of failure.
+    pub code: ErrorCode,
+    /// A sentence for people.
+    pub message: String,
+}
+
+/// Kinds of failure a client can act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// Too few replicas are reachable; nothing was written.
+    Unavailable,
+    /// The write reached some replicas but not enough; it may still become
+    /// visible. Retry with the same context, or read to find out.
+    Indeterminate,
+    /// Replicas did not answer in time.
+    Timeout,
+    /// The request is invalid (bad consistency, oversized key or value).
+    InvalidRequest,
+    /// The key has more concurrent siblings than the bound; read and resolve.
+    TooManySiblings,
+    /// The node is overloaded or shutting down; retry elsewhere.
+    Overloaded,
+    /// Storage failed on the coordinator or a replica.
+    Storage,
+    /// Anything else.
+    Internal,
+}
+
+/// Membership and ring shares as one node sees them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct StatusReply {
+    /// The node that answered.
+    pub node: Option<NodeId>,
+    /// The cluster's name.
+    pub cluster: String,
+    /// Replication settings: N, R, W.
+    pub n: u8,
+    /// Default read quorum.
+    pub r: u8,
+    /// Default write quorum.
+    pub w: u8,
+    /// "strict" or "sloppy".
+    pub mode: String,
+    /// Every member this node knows.
+    pub members: Vec<MemberStatus>,
+}
+
+/// One member, as the answering node sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberStatus {
+    /// Its id.
+    pub node: NodeId,
+    /// Where clients reach it.
+    pub client_addr: String,
+    /// Its zone, if any.
+    pub zone: Option<String>,
+    /// Its capacity weight.
+    pub weight: u32,
+    /// "alive", "suspect", "down", ...
+    pub state: String,
+    /// Its share of the ring's hash space, in parts per million.
+    pub ring_share_ppm: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Envelope;
+    use proptest::prelude::*;
+
+    fn bytes() -> impl Strategy<Value = Bytes> {
+        proptest::collection::vec(any::<u8>(), 0..64).prop_map(Bytes::from)
+    }
+
+    fn consistency() -> impl Strategy<Value = Option<Consistency>> {
+        prop_oneof![
+            Just(None),
+            Just(Some(Consistency::One)),
+            Just(Some(Consistency::Quorum)),
+            Just(Some(Consistency::All)),
+            any::<u8>().prop_map(|n| Some(Consistency::Count(n))),
+        ]
+    }
+
+    fn request() -> impl Strategy<Value = Request> {
+        prop_oneof![
+            (bytes(), consistency()).prop_map(|(key, consistency)| Request::Get { key, consistency }),
+            (bytes(), bytes(), proptest::option::of(bytes()), consistency()).prop_map(
+                |(key, value, context, consistency)| Request::Put {
+                    key,
+                    value,
+                    context,
+                    consistency
+                }
+            ),
+            (bytes(), proptest::option::of(bytes()), consistency()).prop_map(
+                |(key, context, consistency)| Request::Delete {
+                    key,
+                    context,
+                    consistency
+                }
+            ),
+            Just(Request::Status),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn requests_round_trip(id: u64, body in request()) {
+            let env = Envelope { id, body };
+            let bytes = postcard::to_stdvec(&env).unwrap();
+            let back: Envelope<Request> = postcard::from_bytes(&bytes).unwrap();
+            prop_assert_eq!(back, env);
+        }
+
+        #[test]
+        fn random_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..256)) {
+            // Either a valid message or an error; never a panic.
+            let _ = postcard::from_bytes::<Envelope<Request>>(&data);
+        }
+    }
+}
