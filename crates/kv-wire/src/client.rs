@@ -171,15 +171,20 @@ mod tests {
 
     fn request() -> impl Strategy<Value = Request> {
         prop_oneof![
-            (bytes(), consistency()).prop_map(|(key, consistency)| Request::Get { key, consistency }),
-            (bytes(), bytes(), proptest::option::of(bytes()), consistency()).prop_map(
-                |(key, value, context, consistency)| Request::Put {
+            (bytes(), consistency())
+                .prop_map(|(key, consistency)| Request::Get { key, consistency }),
+            (
+                bytes(),
+                bytes(),
+                proptest::option::of(bytes()),
+                consistency()
+            )
+                .prop_map(|(key, value, context, consistency)| Request::Put {
                     key,
                     value,
                     context,
                     consistency
-                }
-            ),
+                }),
             (bytes(), proptest::option::of(bytes()), consistency()).prop_map(
                 |(key, context, consistency)| Request::Delete {
                     key,

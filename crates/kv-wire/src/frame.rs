@@ -192,6 +192,9 @@ mod tests {
         let mut buf = BytesMut::new();
         buf.extend_from_slice(&4u32.to_be_bytes());
         buf.extend_from_slice(&[0xff, 0xff, 0xff, 0xff]);
-        assert!(matches!(codec.decode(&mut buf), Err(WireError::Malformed(_))));
+        assert!(matches!(
+            codec.decode(&mut buf),
+            Err(WireError::Malformed(_))
+        ));
     }
 }

@@ -1,0 +1,205 @@
+//! One pipelined connection to one node, generic over the messages it
+//! carries: the client uses it for client requests, and the node for peer
+//! traffic.
+//!
+//! A writer task drains a bounded queue of requests into the socket, flushing
+//! when the queue runs dry so that bursts share one write. A reader task
+//! matches each answer to its waiting caller by request id. When either task
+//! ends, the connection is closed and every waiting caller learns it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_util::codec::Framed;
+
+use kv_types::NodeId;
+use kv_wire::{Envelope, Hello, HelloReply, Role, WireCodec};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::{ClientConfig, ClientError};
+
+type Pending<Resp> = Arc<Mutex<HashMap<u64, oneshot::Sender<Resp>>>>;
+
+/// A pipelined connection to one node: many requests in flight, each
+/// matched to its answer by id.
+#[derive(Debug)]
+pub struct Pipeline<Req, Resp> {
+    addr: String,
+    peer: NodeId,
+    next_id: AtomicU64,
+    requests: mpsc::Sender<Envelope<Req>>,
+    pending: Pending<Resp>,
+    slots: Semaphore,
+    open: Arc<AtomicBool>,
+    tasks: [JoinHandle<()>; 2],
+}
+
+impl<Req, Resp> Pipeline<Req, Resp>
+where
+    Req: Serialize + Send + 'static,
+    Resp: DeserializeOwned + Send + 'static,
+{
+    /// Connects to `addr` and completes the handshake as `role` (with our
+    /// node id when we are a node). Uses `config`'s cluster, timeouts and
+    /// bounds; its node list is ignored.
+    pub async fn open(
+        addr: &str,
+        config: &ClientConfig,
+        role: Role,
+        node: Option<NodeId>,
+    ) -> Result<Self, ClientError> {
+        let timeout = config.connect_timeout;
+        let unreachable = |why: String| ClientError::NoNodeReachable {
+            tried: vec![(addr.to_owned(), why)],
+        };
+        let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
+            .await
+            .map_err(|_| unreachable(format!("no connection within {timeout:?}")))?
+            .map_err(|e| unreachable(e.to_string()))?;
+        stream
+            .set_nodelay(true)
+            .map_err(|e| unreachable(e.to_string()))?;
+
+        let mut framed = Framed::new(
+            stream,
+            WireCodec::<HelloReply, Hello>::new(config.frame_len_max),
+        );
+        let handshake = async {
+            framed.send(Hello::new(&config.cluster, role, node)).await?;
+            framed.next().await.transpose()
+        };
+        let reply = tokio::time::timeout(timeout, handshake)
+            .await
+            .map_err(|_| unreachable(format!("no handshake within {timeout:?}")))?
+            .map_err(|e| unreachable(e.to_string()))?;
+        let peer = match reply {
+            Some(HelloReply::Welcome { node, .. }) => node,
+            Some(HelloReply::Refused { reason }) => {
+                return Err(ClientError::Refused {
+                    addr: addr.to_owned(),
+                    reason,
+                });
+            }
+            None => return Err(unreachable("closed during the handshake".to_owned())),
+        };
+
+        let framed = framed.map_codec(|c| c.retype::<Envelope<Resp>, Envelope<Req>>());
+        let (mut sink, mut stream) = framed.split();
+        let (requests, mut queue) = mpsc::channel::<Envelope<Req>>(config.in_flight_max);
+        let pending: Pending<Resp> = Arc::default();
+        let open = Arc::new(AtomicBool::new(true));
+
+        let writer_open = Arc::clone(&open);
+        let writer = tokio::spawn(async move {
+            while let Some(req) = queue.recv().await {
+                if sink.feed(req).await.is_err() {
+                    break;
+                }
+                // Batch what is already queued into the same write.
+                while let Ok(req) = queue.try_recv() {
+                    if sink.feed(req).await.is_err() {
+                        writer_open.store(false, Ordering::Release);
+                        return;
+                    }
+                }
+                if sink.flush().await.is_err() {
+                    break;
+                }
+            }
+            writer_open.store(false, Ordering::Release);
+        });
+
+        let reader_pending = Arc::clone(&pending);
+        let reader_open = Arc::clone(&open);
+        let reader_addr = addr.to_owned();
+        let reader = tokio::spawn(async move {
+            while let Some(frame) = stream.next().await {
+                match frame {
+                    Ok(Envelope { id, body }) => {
+                        let waiter = lock(&reader_pending).remove(&id);
+                        if let Some(waiter) = waiter {
+                            // The caller may have timed out and gone; fine.
+                            let _ = waiter.send(body);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(addr = %reader_addr, error = %e, "bad frame from node; closing");
+                        break;
+                    }
+                }
+            }
+            reader_open.store(false, Ordering::Release);
+            // Dropping the senders wakes every waiting caller.
+            lock(&reader_pending).clear();
+        });
+
+        Ok(Self {
+            addr: addr.to_owned(),
+            peer,
+            next_id: AtomicU64::new(1),
+            requests,
+            pending,
+            slots: Semaphore::new(config.in_flight_max),
+            open,
+            tasks: [writer, reader],
+        })
+    }
+
+    /// Whether both directions are still working.
+    pub fn is_open(&self) -> bool {
+        self.open.load(Ordering::Acquire)
+    }
+
+    /// The node at the other end, as it named itself in the handshake.
+    pub fn peer(&self) -> NodeId {
+        self.peer
+    }
+
+    /// Sends `body` and waits up to `timeout` for its answer.
+    pub async fn call(&self, body: Req, timeout: Duration) -> Result<Resp, ClientError> {
+        let lost = |maybe_applied| ClientError::ConnectionLost {
+            addr: self.addr.clone(),
+            maybe_applied,
+        };
+        let _slot = self.slots.acquire().await.map_err(|_| lost(false))?;
+        if !self.is_open() {
+            return Err(lost(false));
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        lock(&self.pending).insert(id, tx);
+        if self.requests.send(Envelope { id, body }).await.is_err() {
+            lock(&self.pending).remove(&id);
+            return Err(lost(false));
+        }
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(_)) => Err(lost(true)),
+            Err(_) => {
+                lock(&self.pending).remove(&id);
+                Err(ClientError::Timeout(timeout))
+            }
+        }
+    }
+}
+
+impl<Req, Resp> Drop for Pipeline<Req, Resp> {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Every critical section is a single map operation, so a poisoned map is
+    // still consistent.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -1,0 +1,407 @@
+//! Configuration: defaults, a TOML file, environment variables and flags.
+//!
+//! Precedence, highest first: command-line flags, then `KVNODE_*`
+//! environment variables, then the TOML file named by `--config`, then the
+//! built-in defaults. With no configuration at all, `kvnode` starts a
+//! single-node store in `./kvnode-data`, listening on `127.0.0.1:7000`.
+//!
+//! Replication defaults depend on whether the node joins others: a node with
+//! no seeds is alone, so it defaults to N = R = W = 1; a node with seeds
+//! defaults to N = 3, R = W = 2. Explicit values always win.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use serde::Deserialize;
+
+/// Default address for clients and peers.
+pub const LISTEN_DEFAULT: &str = "127.0.0.1:7000";
+/// Default data directory, relative to the working directory.
+pub const DATA_DIR_DEFAULT: &str = "kvnode-data";
+
+/// Options as given on the command line or in the environment; every field
+/// is optional so that the file and the defaults can fill the gaps.
+#[derive(Debug, Clone, Default, Args)]
+pub struct NodeArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "KVNODE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory (created if missing).
+    #[arg(long, env = "KVNODE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on for clients and peers.
+    #[arg(long, env = "KVNODE_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Address other nodes and clients use to reach this node (default: listen).
+    #[arg(long, env = "KVNODE_ADVERTISE")]
+    pub advertise: Option<String>,
+    /// Seed nodes to join, comma separated `host:port`.
+    #[arg(long, env = "KVNODE_SEEDS", value_delimiter = ',')]
+    pub seeds: Option<Vec<String>>,
+    /// Cluster name; nodes and clients of another cluster are refused.
+    #[arg(long, env = "KVNODE_CLUSTER")]
+    pub cluster: Option<String>,
+    /// Zone (rack or datacenter) label used to spread replicas.
+    #[arg(long, env = "KVNODE_ZONE")]
+    pub zone: Option<String>,
+    /// Capacity weight; a node's share of keys follows it.
+    #[arg(long, env = "KVNODE_WEIGHT")]
+    pub weight: Option<u32>,
+    /// Replicas per key.
+    #[arg(long, env = "KVNODE_N")]
+    pub n: Option<u8>,
+    /// Default read quorum.
+    #[arg(long, env = "KVNODE_R")]
+    pub r: Option<u8>,
+    /// Default write quorum.
+    #[arg(long, env = "KVNODE_W")]
+    pub w: Option<u8>,
+    /// `strict` (refuse what cannot reach W home replicas) or `sloppy`
+    /// (hinted handoff).
+    #[arg(long, env = "KVNODE_MODE")]
+    pub mode: Option<Mode>,
+    /// WAL durability: `sync`, `periodic:<ms>` or `none`.
+    #[arg(long, env = "KVNODE_DURABILITY")]
+    pub durability: Option<Durability>,
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "KVNODE_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+}
+
+/// The TOML file: the same options, plus limits.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    data_dir: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    advertise: Option<String>,
+    seeds: Option<Vec<String>>,
+    cluster: Option<String>,
+    zone: Option<String>,
+    weight: Option<u32>,
+    n: Option<u8>,
+    r: Option<u8>,
+    w: Option<u8>,
+    mode: Option<Mode>,
+    durability: Option<Durability>,
+    log_format: Option<LogFormat>,
+    #[serde(default)]
+    limits: Limits,
+}
+
+/// Strict or sloppy quorum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Only the N home replicas count; refuse when fewer than W are up.
+    Strict,
+    /// Fall back to the next healthy nodes, with hints.
+    Sloppy,
+}
+
+/// When a write reaches the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum Durability {
+    /// fsync before acknowledging.
+    Sync,
+    /// fsync in the background at this interval.
+    Periodic(Duration),
+    /// Leave it to the operating system.
+    None,
+}
+
+impl std::str::FromStr for Durability {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "sync" => Ok(Durability::Sync),
+            "none" => Ok(Durability::None),
+            other => {
+                let ms = other
+                    .strip_prefix("periodic:")
+                    .and_then(|ms| ms.parse::<u64>().ok())
+                    .filter(|ms| (1..=60_000).contains(ms))
+                    .ok_or_else(|| {
+                        format!(
+                            "invalid durability {other:?}: expected sync, none or periodic:<1..60000 ms>"
+                        )
+                    })?;
+                Ok(Durability::Periodic(Duration::from_millis(ms)))
+            }
+        }
+    }
+}
+
+impl TryFrom<String> for Durability {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Bounds on what one client or peer may cost the node. Only the TOML file
+/// sets these (`[limits]`); the defaults suit most deployments.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest frame accepted or sent, in bytes.
+    pub frame_len_max: usize,
+    /// Largest key, in bytes.
+    pub key_len_max: usize,
+    /// Largest value, in bytes.
+    pub value_len_max: usize,
+    /// Open connections, clients and peers together.
+    pub connections_max: usize,
+    /// Requests in flight on one connection; reading pauses past it.
+    pub in_flight_per_connection_max: usize,
+    /// Time allowed to receive the rest of a frame once it has started.
+    pub read_timeout_ms: u64,
+    /// Time a connection may sit with no request before it is closed.
+    pub idle_timeout_ms: u64,
+    /// Time allowed for a peer that does not read its answers.
+    pub write_timeout_ms: u64,
+    /// Time a coordinator waits for replicas.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            frame_len_max: kv_wire::FRAME_LEN_MAX_DEFAULT,
+            key_len_max: 4 * 1024,
+            value_len_max: 1024 * 1024,
+            connections_max: 1024,
+            in_flight_per_connection_max: 256,
+            read_timeout_ms: 10_000,
+            idle_timeout_ms: 300_000,
+            write_timeout_ms: 10_000,
+            request_timeout_ms: 2_000,
+        }
+    }
+}
+
+/// The resolved configuration a node runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Advertised address.
+    pub advertise: String,
+    /// Seeds.
+    pub seeds: Vec<String>,
+    /// Cluster name.
+    pub cluster: String,
+    /// Zone.
+    pub zone: Option<String>,
+    /// Weight.
+    pub weight: u32,
+    /// N.
+    pub n: u8,
+    /// R.
+    pub r: u8,
+    /// W.
+    pub w: u8,
+    /// Strict or sloppy.
+    pub mode: Mode,
+    /// WAL durability.
+    pub durability: Durability,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Limits.
+    pub limits: Limits,
+}
+
+impl Config {
+    /// Resolves flags and environment (`args`) over the file they name, over
+    /// the defaults.
+    pub fn resolve(args: &NodeArgs) -> Result<Self> {
+        let file = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read config file {}", path.display()))?;
+                toml::from_str::<FileConfig>(&text)
+                    .with_context(|| format!("invalid config file {}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        Self::merge(args, file)
+    }
+
+    fn merge(args: &NodeArgs, file: FileConfig) -> Result<Self> {
+        let listen = args
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| LISTEN_DEFAULT.parse().expect("the default address parses"));
+        let seeds: Vec<String> = args.seeds.clone().or(file.seeds).unwrap_or_default();
+        let alone = seeds.is_empty();
+        let (n_default, rw_default) = if alone { (1, 1) } else { (3, 2) };
+        let config = Config {
+            data_dir: args
+                .data_dir
+                .clone()
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from(DATA_DIR_DEFAULT)),
+            listen,
+            advertise: args
+                .advertise
+                .clone()
+                .or(file.advertise)
+                .unwrap_or_else(|| listen.to_string()),
+            seeds,
+            cluster: args
+                .cluster
+                .clone()
+                .or(file.cluster)
+                .unwrap_or_else(|| "default".to_owned()),
+            zone: args.zone.clone().or(file.zone),
+            weight: args.weight.or(file.weight).unwrap_or(100),
+            n: args.n.or(file.n).unwrap_or(n_default),
+            r: args.r.or(file.r).unwrap_or(rw_default),
+            w: args.w.or(file.w).unwrap_or(rw_default),
+            mode: args.mode.or(file.mode).unwrap_or(Mode::Strict),
+            durability: args
+                .durability
+                .or(file.durability)
+                .unwrap_or(Durability::Periodic(Duration::from_millis(100))),
+            log_format: args
+                .log_format
+                .or(file.log_format)
+                .unwrap_or(LogFormat::Text),
+            limits: file.limits,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let (n, r, w) = (self.n, self.r, self.w);
+        if n == 0 || r == 0 || w == 0 {
+            bail!("n, r and w must be at least 1 (got n={n}, r={r}, w={w})");
+        }
+        if r > n || w > n {
+            bail!("r and w cannot exceed n (got n={n}, r={r}, w={w})");
+        }
+        if self.weight == 0 {
+            bail!("weight must be at least 1");
+        }
+        if self.cluster.is_empty() || self.cluster.len() > kv_wire::CLUSTER_NAME_LEN_MAX {
+            bail!(
+                "cluster name must be 1 to {} bytes",
+                kv_wire::CLUSTER_NAME_LEN_MAX
+            );
+        }
+        let l = &self.limits;
+        if l.key_len_max == 0 || l.value_len_max == 0 || l.connections_max == 0 {
+            bail!("limits must be at least 1");
+        }
+        if l.key_len_max + l.value_len_max + 1024 > l.frame_len_max {
+            bail!(
+                "frame_len_max ({}) must leave room for a key ({}) and a value ({})",
+                l.frame_len_max,
+                l.key_len_max,
+                l.value_len_max
+            );
+        }
+        Ok(())
+    }
+}
+
+impl Limits {
+    /// `read_timeout_ms` as a duration.
+    pub fn read_timeout(&self) -> Duration {
+        Duration::from_millis(self.read_timeout_ms)
+    }
+
+    /// `idle_timeout_ms` as a duration.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.idle_timeout_ms)
+    }
+
+    /// `write_timeout_ms` as a duration.
+    pub fn write_timeout(&self) -> Duration {
+        Duration::from_millis(self.write_timeout_ms)
+    }
+
+    /// `request_timeout_ms` as a duration.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_make_a_single_node() {
+        let c = Config::merge(&NodeArgs::default(), FileConfig::default()).unwrap();
+        assert_eq!((c.n, c.r, c.w), (1, 1, 1));
+        assert_eq!(c.listen.to_string(), LISTEN_DEFAULT);
+        assert_eq!(c.data_dir, PathBuf::from(DATA_DIR_DEFAULT));
+        assert_eq!(c.mode, Mode::Strict);
+    }
+
+    #[test]
+    fn seeds_make_replication_default_to_three() {
+        let args = NodeArgs {
+            seeds: Some(vec!["127.0.0.1:7001".into()]),
+            ..NodeArgs::default()
+        };
+        let c = Config::merge(&args, FileConfig::default()).unwrap();
+        assert_eq!((c.n, c.r, c.w), (3, 2, 2));
+    }
+
+    #[test]
+    fn flags_beat_the_file() {
+        let file: FileConfig = toml::from_str(
+            "n = 5\nr = 3\nw = 3\nweight = 7\nmode = \"sloppy\"\ndurability = \"sync\"\n[limits]\nkey_len_max = 100\n",
+        )
+        .unwrap();
+        let args = NodeArgs {
+            n: Some(3),
+            r: Some(2),
+            w: Some(2),
+            ..NodeArgs::default()
+        };
+        let c = Config::merge(&args, file).unwrap();
+        assert_eq!((c.n, c.r, c.w, c.weight), (3, 2, 2, 7));
+        assert_eq!(c.mode, Mode::Sloppy);
+        assert_eq!(c.durability, Durability::Sync);
+        assert_eq!(c.limits.key_len_max, 100);
+    }
+
+    #[test]
+    fn bad_settings_are_refused() {
+        let args = NodeArgs {
+            n: Some(2),
+            w: Some(3),
+            ..NodeArgs::default()
+        };
+        let err = Config::merge(&args, FileConfig::default()).unwrap_err();
+        assert!(err.to_string().contains("cannot exceed n"), "{err}");
+        assert!(toml::from_str::<FileConfig>("bogus = 1").is_err());
+        assert!("periodic:0".parse::<Durability>().is_err());
+        assert_eq!(
+            "periodic:250".parse::<Durability>(),
+            Ok(Durability::Periodic(Duration::from_millis(250)))
+        );
+    }
+}

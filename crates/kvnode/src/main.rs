@@ -1,0 +1,117 @@
+//! `kvnode`: run a node of the store, or talk to one.
+//!
+//! `kvnode` with no arguments starts a single-node store in `./kvnode-data`
+//! listening on `127.0.0.1:7000`. The subcommands `get`, `put`, `delete` and
+//! `status` are a small CLI over the Rust client.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use kvnode::cli::{self, ClientArgs};
+use kvnode::config::{Config, LogFormat, NodeArgs};
+
+/// A Dynamo-style distributed key-value store node.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kvnode",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    node: NodeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a node (the default when no subcommand is given).
+    Serve(NodeArgs),
+    /// Read a key; prints every concurrent sibling, one per line.
+    Get {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The key.
+        key: String,
+    },
+    /// Write a value.
+    Put {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+        /// Causal context printed by `get --context`, to supersede what it read.
+        #[arg(long)]
+        context: Option<String>,
+    },
+    /// Delete a key.
+    Delete {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The key.
+        key: String,
+        /// Causal context printed by `get --context`.
+        #[arg(long)]
+        context: Option<String>,
+    },
+    /// Show the members, their state and their share of the ring.
+    Status {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => serve(&cli.node),
+        Some(Command::Serve(args)) => serve(&args),
+        Some(Command::Get { client, key }) => cli::run(cli::get(client, key)),
+        Some(Command::Put {
+            client,
+            key,
+            value,
+            context,
+        }) => cli::run(cli::put(client, key, value, context)),
+        Some(Command::Delete {
+            client,
+            key,
+            context,
+        }) => cli::run(cli::delete(client, key, context)),
+        Some(Command::Status { client }) => cli::run(cli::status(client)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kvnode: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(args: &NodeArgs) -> anyhow::Result<()> {
+    let config = Config::resolve(args)?;
+    init_logging(config.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("kvnode")
+        .build()?;
+    runtime.block_on(kvnode::node::run(config))
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
