@@ -42,6 +42,10 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
 
     if figures.exists() {
         let mut cmd = cargo();
+        if name == "cluster" {
+            // The load generator starts real node processes.
+            cmd.env("KVNODE_BIN", crate::cluster::build_kvnode()?);
+        }
         cmd.args([
             "run",
             "--release",

@@ -9,11 +9,13 @@
 //!   prints a table and writes `target/bench/<name>.json`), then the criterion
 //!   benchmarks of `crates/kv-<name>`, whose estimates are merged into the
 //!   same JSON file.
+//! - `cluster --nodes N`: a local cluster on loopback for people to try.
 //!
 //! xtask keeps few dependencies (anyhow, serde_json) so that it builds fast.
 
 mod bench;
 mod ci;
+mod cluster;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -26,6 +28,7 @@ usage: cargo xtask <task>
 tasks:
   ci             fmt --check, clippy -D warnings, tests, rustdoc -D warnings, cargo deny
   bench <name>   figures and criterion benchmarks of one area (ring, storage, ...)
+  cluster        start a local cluster on loopback: [--nodes N] [-- kvnode flags]
 ";
 
 fn main() -> Result<()> {
@@ -37,6 +40,7 @@ fn main() -> Result<()> {
     match task.as_str() {
         "ci" => ci::all(),
         "bench" => bench::run(&args[1..]),
+        "cluster" => cluster::start(&args[1..]),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())

@@ -1,0 +1,480 @@
+//! `cargo xtask bench cluster`: a closed-loop load generator against real
+//! `kvnode` processes on loopback.
+//!
+//! For each scenario (one node; three nodes with N=3, R=W=2) and each key
+//! distribution (uniform, zipfian), it starts the nodes in temporary
+//! directories, preloads the key space, then runs `--clients` concurrent
+//! clients, each sending its next request as soon as the last is answered,
+//! for `--seconds` (and at most `--ops-max` operations). Half the operations
+//! are gets and half puts, with 16-byte keys and 100-byte values. Latencies
+//! go into HDR histograms; the table and `target/bench/cluster.json` give
+//! ops/s and p50, p99 and p99.9.
+//!
+//! The node binary comes from `KVNODE_BIN` (xtask builds it in release mode
+//! and sets it). Nodes run with WAL durability `periodic:1000` unless
+//! `--durability` says otherwise.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+use kv_benches::{Mark, Report};
+use kv_client::{Client, ClientConfig};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// Options, from `--name value` pairs after `--`.
+#[derive(Debug, Clone)]
+struct Options {
+    clients: usize,
+    seconds: u64,
+    ops_max: u64,
+    keys: u64,
+    durability: String,
+    seed: u64,
+    scenarios: Vec<String>,
+}
+
+impl Options {
+    fn parse() -> Result<Self, String> {
+        let mut o = Options {
+            clients: 64,
+            seconds: 10,
+            ops_max: 5_000_000,
+            keys: 100_000,
+            durability: "periodic:1000".to_owned(),
+            seed: 42,
+            scenarios: vec!["single".into(), "three".into()],
+        };
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        let mut it = args.chunks(2);
+        for pair in &mut it {
+            let [name, value] = pair else {
+                return Err(format!("{pair:?}: every option takes a value"));
+            };
+            let num = || {
+                value
+                    .parse::<u64>()
+                    .map_err(|e| format!("{name} {value}: {e}"))
+            };
+            match name.as_str() {
+                "--clients" => o.clients = num()? as usize,
+                "--seconds" => o.seconds = num()?,
+                "--ops-max" => o.ops_max = num()?,
+                "--keys" => o.keys = num()?.max(1),
+                "--durability" => o.durability.clone_from(value),
+                "--seed" => o.seed = num()?,
+                "--scenarios" => o.scenarios = value.split(',').map(str::to_owned).collect(),
+                other => return Err(format!("unknown option {other}")),
+            }
+        }
+        Ok(o)
+    }
+}
+
+/// A running node process, killed on drop.
+struct NodeProcess {
+    child: Child,
+    addr: String,
+    _dir: PathBuf,
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self._dir);
+    }
+}
+
+fn node_bin() -> Result<PathBuf, String> {
+    std::env::var_os("KVNODE_BIN")
+        .map(PathBuf::from)
+        .ok_or_else(|| "KVNODE_BIN is not set; run through `cargo xtask bench cluster`".to_owned())
+}
+
+/// Starts one node on a free loopback port and waits until it listens.
+fn start_node(
+    bin: &Path,
+    index: usize,
+    seeds: &[String],
+    nrw: (u8, u8, u8),
+    durability: &str,
+) -> Result<NodeProcess, String> {
+    let dir = std::env::temp_dir().join(format!("kv-bench-{}-{index}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let port = free_port()?;
+    let addr = format!("127.0.0.1:{port}");
+    let mut cmd = Command::new(bin);
+    cmd.arg("serve")
+        .args(["--data-dir", &dir.display().to_string()])
+        .args(["--listen", &addr])
+        .args([
+            "--n",
+            &nrw.0.to_string(),
+            "--r",
+            &nrw.1.to_string(),
+            "--w",
+            &nrw.2.to_string(),
+        ])
+        .args(["--durability", durability])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    if !seeds.is_empty() {
+        cmd.args(["--seeds", &seeds.join(",")]);
+    }
+    let child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+    let node = NodeProcess {
+        child,
+        addr: addr.clone(),
+        _dir: dir,
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(&addr).is_err() {
+        if Instant::now() > deadline {
+            return Err(format!("node {index} did not listen on {addr} within 20 s"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(node)
+}
+
+fn free_port() -> Result<u16, String> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    Ok(l.local_addr().map_err(|e| e.to_string())?.port())
+}
+
+/// Keys are 16 bytes: a fixed prefix and the key number in hex.
+fn key(i: u64) -> Bytes {
+    Bytes::from(format!("k{i:015x}"))
+}
+
+/// Zipfian key numbers (theta 0.99, as YCSB), by Gray et al.'s method.
+struct Zipf {
+    n: u64,
+    theta: f64,
+    alpha: f64,
+    zetan: f64,
+    eta: f64,
+}
+
+impl Zipf {
+    fn new(n: u64) -> Self {
+        let theta = 0.99;
+        let zeta = |n: u64| (1..=n).map(|i| 1.0 / (i as f64).powf(theta)).sum::<f64>();
+        let zetan = zeta(n);
+        let zeta2 = zeta(2.min(n));
+        let alpha = 1.0 / (1.0 - theta);
+        let eta = (1.0 - (2.0 / n as f64).powf(1.0 - theta)) / (1.0 - zeta2 / zetan);
+        Self {
+            n,
+            theta,
+            alpha,
+            zetan,
+            eta,
+        }
+    }
+
+    fn sample(&self, rng: &mut impl Rng) -> u64 {
+        let u: f64 = rng.random();
+        let uz = u * self.zetan;
+        if uz < 1.0 {
+            return 0;
+        }
+        if uz < 1.0 + 0.5f64.powf(self.theta) {
+            return 1.min(self.n - 1);
+        }
+        let v = (self.n as f64 * (self.eta * u - self.eta + 1.0).powf(self.alpha)) as u64;
+        v.min(self.n - 1)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Dist {
+    Uniform,
+    Zipf,
+}
+
+struct RunResult {
+    ops: u64,
+    errors: u64,
+    elapsed: Duration,
+    hist: Histogram<u64>,
+}
+
+async fn connect(addrs: &[String], first: usize) -> Result<Client, String> {
+    let mut order: Vec<String> = addrs.to_vec();
+    order.rotate_left(first % addrs.len());
+    Client::connect(ClientConfig::new(order))
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Writes keys `0..keys` with a bounded window of concurrent puts.
+async fn preload(addrs: &[String], keys: u64) -> Result<(), String> {
+    const WINDOW: u64 = 256;
+    let client = connect(addrs, 0).await?;
+    let value = Bytes::from(vec![b'v'; 100]);
+    let mut start = 0;
+    while start < keys {
+        let end = (start + WINDOW).min(keys);
+        let mut set = tokio::task::JoinSet::new();
+        for i in start..end {
+            let (c, v) = (client.clone(), value.clone());
+            set.spawn(async move { c.put(key(i), v, None).await });
+        }
+        while let Some(r) = set.join_next().await {
+            r.map_err(|e| e.to_string())?
+                .map_err(|e| format!("preload: {e}"))?;
+        }
+        start = end;
+    }
+    Ok(())
+}
+
+async fn run_load(addrs: &[String], opts: &Options, dist: Dist) -> Result<RunResult, String> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let zipf = Arc::new(Zipf::new(opts.keys));
+    let mut clients = Vec::with_capacity(opts.clients);
+    for c in 0..opts.clients {
+        clients.push(connect(addrs, c).await?);
+    }
+    let started = Instant::now();
+    let per_client_max = opts.ops_max / opts.clients as u64 + 1;
+    let mut tasks = tokio::task::JoinSet::new();
+    for (c, client) in clients.into_iter().enumerate() {
+        let stop = Arc::clone(&stop);
+        let done = Arc::clone(&done);
+        let zipf = Arc::clone(&zipf);
+        let keys = opts.keys;
+        let seed = opts.seed ^ (c as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        tasks.spawn(async move {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let mut hist =
+                Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).map_err(|e| e.to_string())?;
+            let value = Bytes::from(vec![b'x'; 100]);
+            let mut errors = 0u64;
+            for _ in 0..per_client_max {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let k = match dist {
+                    Dist::Uniform => rng.random_range(0..keys),
+                    Dist::Zipf => zipf.sample(&mut rng),
+                };
+                let t = Instant::now();
+                let ok = if rng.random_bool(0.5) {
+                    client.get(key(k)).await.is_ok()
+                } else {
+                    client.put(key(k), value.clone(), None).await.is_ok()
+                };
+                let us = t.elapsed().as_micros() as u64;
+                if ok {
+                    let _ = hist.record(us.max(1));
+                } else {
+                    errors += 1;
+                }
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok::<_, String>((hist, errors))
+        });
+    }
+    // Progress bar on stderr, once a second, until time is up.
+    let total = Duration::from_secs(opts.seconds);
+    let mut last = 0;
+    while started.elapsed() < total && !tasks.is_empty() {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = done.load(Ordering::Relaxed);
+        let frac = (started.elapsed().as_secs_f64() / total.as_secs_f64()).min(1.0);
+        let filled = (frac * 30.0) as usize;
+        eprint!(
+            "\r  [{}{}] {:>3.0}%  {:>9} ops/s  ",
+            "#".repeat(filled),
+            ".".repeat(30 - filled),
+            frac * 100.0,
+            now - last
+        );
+        last = now;
+        if tasks.len() < opts.clients {
+            break;
+        }
+    }
+    eprintln!();
+    stop.store(true, Ordering::Relaxed);
+    let elapsed = started.elapsed();
+    let mut hist =
+        Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).map_err(|e| e.to_string())?;
+    let mut errors = 0;
+    while let Some(r) = tasks.join_next().await {
+        let (h, e) = r.map_err(|e| e.to_string())??;
+        hist.add(h).map_err(|e| e.to_string())?;
+        errors += e;
+    }
+    Ok(RunResult {
+        ops: hist.len(),
+        errors,
+        elapsed,
+        hist,
+    })
+}
+
+/// The CPUs a process may run on, from /proc.
+fn cpus_of(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Cpus_allowed_list"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| "?".to_owned())
+}
+
+fn main() {
+    if let Err(e) = real_main() {
+        eprintln!("cluster bench: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn real_main() -> Result<(), String> {
+    let opts = Options::parse()?;
+    let bin = node_bin()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut report = Report::new("cluster");
+    println!(
+        "load: {} clients, {} s per run (at most {} ops), {} keys, 50% gets / 50% puts, 16-byte keys, 100-byte values, durability {}",
+        opts.clients, opts.seconds, opts.ops_max, opts.keys, opts.durability
+    );
+    println!(
+        "machine: {} CPUs online; bench process on CPUs {}",
+        num_cpus(),
+        cpus_of(std::process::id())
+    );
+    for scenario in &opts.scenarios {
+        let (count, nrw) = match scenario.as_str() {
+            "single" => (1, (1, 1, 1)),
+            "three" => (3, (3, 2, 2)),
+            other => return Err(format!("unknown scenario {other:?}: single or three")),
+        };
+        for (dist, dist_name) in [(Dist::Uniform, "uniform"), (Dist::Zipf, "zipf")] {
+            let mut nodes = Vec::new();
+            let mut seeds = Vec::new();
+            for i in 0..count {
+                let node = start_node(&bin, i, &seeds, nrw, &opts.durability)?;
+                seeds.push(node.addr.clone());
+                nodes.push(node);
+            }
+            let addrs: Vec<String> = nodes.iter().map(|n| n.addr.clone()).collect();
+            for (i, n) in nodes.iter().enumerate() {
+                println!(
+                    "  node {i} at {} (pid {}) on CPUs {}",
+                    n.addr,
+                    n.child.id(),
+                    cpus_of(n.child.id())
+                );
+            }
+            rt.block_on(wait_for_members(&addrs, count))?;
+            rt.block_on(preload(&addrs, opts.keys.min(20_000)))?;
+            println!("{scenario} / {dist_name}:");
+            let r = rt.block_on(run_load(&addrs, &opts, dist))?;
+            let ops_s = r.ops as f64 / r.elapsed.as_secs_f64();
+            let p = |q: f64| r.hist.value_at_quantile(q) as f64 / 1000.0;
+            let prefix = format!("{scenario}_{dist_name}");
+            let label = format!("{scenario} node(s), {dist_name}");
+            let marked = scenario == "three";
+            if marked {
+                report.add_marked(
+                    &format!("{prefix}_ops_s"),
+                    &format!("{label}: ops/s"),
+                    ops_s,
+                    "ops/s",
+                    Mark::AtLeast(40_000.0),
+                );
+                report.add_marked(
+                    &format!("{prefix}_p99_ms"),
+                    &format!("{label}: p99"),
+                    p(0.99),
+                    "ms",
+                    Mark::AtMost(5.0),
+                );
+            } else {
+                report.add(
+                    &format!("{prefix}_ops_s"),
+                    &format!("{label}: ops/s"),
+                    ops_s,
+                    "ops/s",
+                );
+                report.add(
+                    &format!("{prefix}_p99_ms"),
+                    &format!("{label}: p99"),
+                    p(0.99),
+                    "ms",
+                );
+            }
+            report.add(
+                &format!("{prefix}_p50_ms"),
+                &format!("{label}: p50"),
+                p(0.50),
+                "ms",
+            );
+            report.add(
+                &format!("{prefix}_p999_ms"),
+                &format!("{label}: p99.9"),
+                p(0.999),
+                "ms",
+            );
+            report.add(
+                &format!("{prefix}_errors"),
+                &format!("{label}: errors"),
+                r.errors as f64,
+                "ops",
+            );
+            drop(nodes);
+        }
+    }
+    report.add("clients", "concurrent clients", opts.clients as f64, "");
+    report.finish().map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// Waits until every node reports `count` alive members, so the ring is
+/// whole before load starts.
+async fn wait_for_members(addrs: &[String], count: usize) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for addr in addrs {
+        let client = Client::connect(ClientConfig::new([addr.clone()]))
+            .await
+            .map_err(|e| e.to_string())?;
+        loop {
+            let status = client.status().await.map_err(|e| e.to_string())?;
+            let alive = status.members.iter().filter(|m| m.state == "alive").count();
+            if alive >= count {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "{addr} sees {alive} of {count} members alive after 30 s"
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    Ok(())
+}
+
+fn num_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
