@@ -1,0 +1,647 @@
+//! The coordinator: sends a request to a key's replicas and answers once a
+//! quorum has; and the hint replayer that hands hints back to their owners.
+//!
+//! A put has two phases, as in Riak. First one home replica (the local node
+//! when it is one) applies the write and issues its dot, because a dot's
+//! counter must come from the actor's own durable copy to be unique. Then
+//! the resulting state goes to the other targets in parallel, and the put
+//! answers once W replicas (the issuer included) hold it. The coordinator
+//! reaches every replica, the local one included, through the
+//! [`ReplicaTransport`]; the node's transport short-circuits local calls.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use futures::future::{BoxFuture, Either, select};
+use futures::stream::{FuturesUnordered, StreamExt};
+use kv_types::NodeId;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Mode, QuorumConfig, ReadRepair, RequestOptions};
+use crate::error::{QuorumError, ReplicaFailure};
+use crate::quorum::{QuorumState, QuorumTracker};
+use crate::replica::Replica;
+use crate::transport::{
+    Liveness, Placement, ReplicaRequest, ReplicaResponse, ReplicaTransport, Timer, TransportError,
+};
+use crate::version::{SiblingSet, VersionVector};
+
+/// Version byte of an encoded [`CausalContext`].
+pub const CONTEXT_FORMAT_VERSION: u8 = 1;
+/// Largest causal context accepted from a client.
+pub const CONTEXT_BYTES_MAX: usize = 64 << 10;
+/// Default number of hints one [`HintReplayer::replay_to`] call delivers.
+pub const DEFAULT_REPLAY_BATCH: usize = 256;
+
+/// The opaque causal context a read returns and a write gives back.
+///
+/// ```text
+/// +--------+-------------------------------------------+
+/// | ver u8 | postcard(VersionVector): [(actor, count)] |
+/// |  = 1   |                                           |
+/// +--------+-------------------------------------------+
+/// ```
+///
+/// Clients treat it as bytes. It needs no checksum of its own: it travels
+/// inside checksummed frames, and a damaged one can only make a write
+/// supersede more or less than the client saw, never corrupt stored data.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CausalContext(Bytes);
+
+impl CausalContext {
+    /// The context of a version vector.
+    pub fn from_clock(clock: &VersionVector) -> Self {
+        let body = postcard::to_allocvec(clock).unwrap_or_default();
+        let mut buf = BytesMut::with_capacity(1 + body.len());
+        buf.put_u8(CONTEXT_FORMAT_VERSION);
+        buf.put_slice(&body);
+        Self(buf.freeze())
+    }
+
+    /// Wraps bytes received from a client; checked when used.
+    pub fn from_bytes(bytes: impl Into<Bytes>) -> Self {
+        Self(bytes.into())
+    }
+
+    /// The encoded bytes, to hand to a client.
+    pub fn as_bytes(&self) -> &Bytes {
+        &self.0
+    }
+
+    /// The version vector inside; the empty context decodes as empty.
+    pub fn clock(&self) -> Result<VersionVector, QuorumError> {
+        let b = &self.0;
+        if b.is_empty() {
+            return Ok(VersionVector::new());
+        }
+        if b.len() > CONTEXT_BYTES_MAX {
+            return Err(QuorumError::InvalidContext {
+                detail: format!("{} bytes exceed the limit of {CONTEXT_BYTES_MAX}", b.len()),
+            });
+        }
+        if b[0] != CONTEXT_FORMAT_VERSION {
+            return Err(QuorumError::InvalidContext {
+                detail: format!("unknown version {}", b[0]),
+            });
+        }
+        postcard::from_bytes(&b[1..]).map_err(|e| QuorumError::InvalidContext {
+            detail: e.to_string(),
+        })
+    }
+}
+
+/// What a read answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GetReply {
+    /// Every concurrent live value, in a stable order; empty when the key
+    /// was never written or only deletes survive ("not found").
+    pub siblings: Vec<Bytes>,
+    /// Give this back with the next write to supersede what was read.
+    pub context: CausalContext,
+}
+
+impl GetReply {
+    /// Whether the key has a live value.
+    pub fn is_found(&self) -> bool {
+        !self.siblings.is_empty()
+    }
+}
+
+/// What a successful write answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutReply {
+    /// The context of the state the write produced on its issuing replica;
+    /// a next write with it supersedes this one.
+    pub context: CausalContext,
+}
+
+/// How a round of requests ended.
+enum Gathered {
+    Reached,
+    Exhausted,
+    TimedOut,
+}
+
+type Call = BoxFuture<'static, (NodeId, Result<ReplicaResponse, TransportError>)>;
+
+/// Coordinates reads and writes of any key from one node.
+pub struct Coordinator {
+    local: NodeId,
+    config: QuorumConfig,
+    placement: Arc<dyn Placement>,
+    liveness: Arc<dyn Liveness>,
+    transport: Arc<dyn ReplicaTransport>,
+    timer: Arc<dyn Timer>,
+}
+
+impl std::fmt::Debug for Coordinator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Coordinator")
+            .field("local", &self.local)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Coordinator {
+    /// A coordinator on node `local`; fails if `config` is inconsistent.
+    pub fn new(
+        local: NodeId,
+        config: QuorumConfig,
+        placement: Arc<dyn Placement>,
+        liveness: Arc<dyn Liveness>,
+        transport: Arc<dyn ReplicaTransport>,
+        timer: Arc<dyn Timer>,
+    ) -> Result<Self, QuorumError> {
+        config.validate()?;
+        Ok(Self {
+            local,
+            config,
+            placement,
+            liveness,
+            transport,
+            timer,
+        })
+    }
+
+    /// The cluster defaults in use.
+    pub fn config(&self) -> &QuorumConfig {
+        &self.config
+    }
+
+    fn required(&self, opts: &RequestOptions, default: usize) -> Result<usize, QuorumError> {
+        match opts.consistency {
+            Some(c) => c.required(self.config.n),
+            None => Ok(default),
+        }
+    }
+
+    fn call(&self, to: NodeId, req: ReplicaRequest) -> Call {
+        let fut = self.transport.call(to, req);
+        Box::pin(async move { (to, fut.await) })
+    }
+
+    /// Drives `calls` until `tracker` is decided or `deadline` fires;
+    /// `on_answer` classifies each answer as a success or not.
+    async fn gather(
+        calls: Vec<Call>,
+        tracker: &mut QuorumTracker,
+        deadline: &mut BoxFuture<'static, ()>,
+        mut on_answer: impl FnMut(NodeId, Result<ReplicaResponse, TransportError>) -> bool,
+    ) -> Gathered {
+        let mut pending: FuturesUnordered<Call> = calls.into_iter().collect();
+        loop {
+            match tracker.state() {
+                QuorumState::Reached => return Gathered::Reached,
+                QuorumState::Impossible => return Gathered::Exhausted,
+                QuorumState::Waiting => {}
+            }
+            match select(pending.next(), &mut *deadline).await {
+                Either::Left((Some((node, answer)), _)) => {
+                    if on_answer(node, answer) {
+                        tracker.success();
+                    } else {
+                        tracker.failure();
+                    }
+                }
+                Either::Left((None, _)) => return Gathered::Exhausted,
+                Either::Right(((), _)) => return Gathered::TimedOut,
+            }
+        }
+    }
+
+    /// Reads `key`: every concurrent live value and a causal context.
+    pub async fn get(&self, key: &[u8], opts: RequestOptions) -> Result<GetReply, QuorumError> {
+        let r = self.required(&opts, self.config.r)?;
+        let n = self.config.n;
+        let home = self.placement.preference_list(key, n);
+        let mut targets: Vec<NodeId> = home
+            .iter()
+            .copied()
+            .filter(|&id| self.liveness.is_alive(id))
+            .collect();
+        if self.config.mode == Mode::Sloppy && targets.len() < r {
+            let missing = home.len() - targets.len();
+            targets.extend(
+                self.placement
+                    .fallbacks(key, n)
+                    .filter(|&id| self.liveness.is_alive(id))
+                    .take(missing),
+            );
+        }
+        if targets.len() < r {
+            return Err(QuorumError::Unavailable {
+                required: r,
+                alive: targets.len(),
+            });
+        }
+        let key = Bytes::copy_from_slice(key);
+        let timeout = opts.timeout.unwrap_or(self.config.timeout);
+        let mut deadline = self.timer.sleep(timeout);
+        let calls = targets
+            .iter()
+            .map(|&to| self.call(to, ReplicaRequest::Get { key: key.clone() }))
+            .collect();
+        let mut tracker = QuorumTracker::new(r, 0, targets.len());
+        let mut answers: Vec<(NodeId, SiblingSet)> = Vec::with_capacity(targets.len());
+        let mut failure: Option<QuorumError> = None;
+        let outcome = Self::gather(calls, &mut tracker, &mut deadline, |node, answer| {
+            match answer {
+                Ok(ReplicaResponse::Found { set }) => {
+                    answers.push((node, set));
+                    return true;
+                }
+                Ok(ReplicaResponse::Failed(f)) => {
+                    failure.get_or_insert(QuorumError::Replica { node, failure: f });
+                }
+                Ok(_) => {
+                    failure.get_or_insert(QuorumError::Protocol {
+                        node,
+                        request: "get",
+                    });
+                }
+                Err(_) => {}
+            }
+            false
+        })
+        .await;
+        match outcome {
+            Gathered::Reached => {}
+            Gathered::TimedOut => {
+                return Err(QuorumError::Timeout {
+                    acked: tracker.ok(),
+                    required: r,
+                });
+            }
+            Gathered::Exhausted => {
+                return Err(failure.unwrap_or(QuorumError::Unavailable {
+                    required: r,
+                    alive: tracker.ok(),
+                }));
+            }
+        }
+        let mut merged = SiblingSet::new();
+        for (_, set) in &answers {
+            merged.merge(set);
+        }
+        self.read_repair(&key, &home, &answers, &merged, &mut deadline)
+            .await;
+        Ok(GetReply {
+            siblings: merged.values().cloned().collect(),
+            context: CausalContext::from_clock(merged.clock()),
+        })
+    }
+
+    /// Sends the merged state to home replicas that answered with less.
+    /// Stand-ins in a sloppy read are not repaired: they do not own the key.
+    async fn read_repair(
+        &self,
+        key: &Bytes,
+        home: &[NodeId],
+        answers: &[(NodeId, SiblingSet)],
+        merged: &SiblingSet,
+        deadline: &mut BoxFuture<'static, ()>,
+    ) {
+        if self.config.read_repair == ReadRepair::Off {
+            return;
+        }
+        let calls: Vec<Call> = answers
+            .iter()
+            .filter(|(node, set)| home.contains(node) && !set.covers(merged))
+            .map(|(node, _)| {
+                self.call(
+                    *node,
+                    ReplicaRequest::Replicate {
+                        key: key.clone(),
+                        set: merged.clone(),
+                    },
+                )
+            })
+            .collect();
+        if calls.is_empty() || self.config.read_repair == ReadRepair::Async {
+            // Dropping the calls abandons only the answers: the transport
+            // contract says the requests are already on their way.
+            return;
+        }
+        let mut tracker = QuorumTracker::new(calls.len(), 0, calls.len());
+        // Best effort within the request's deadline: a repair that fails
+        // is not the reader's problem, anti-entropy will catch up.
+        Self::gather(calls, &mut tracker, deadline, |_, a| {
+            matches!(a, Ok(ReplicaResponse::Ack))
+        })
+        .await;
+    }
+
+    /// Writes `value` under `key`. With the `context` of an earlier read, the
+    /// write supersedes what that read returned; without, it is a blind
+    /// write and becomes a sibling of whatever is there.
+    pub async fn put(
+        &self,
+        key: &[u8],
+        value: Bytes,
+        context: Option<&CausalContext>,
+        opts: RequestOptions,
+    ) -> Result<PutReply, QuorumError> {
+        self.write(key, Some(value), context, opts).await
+    }
+
+    /// Deletes `key`: writes a tombstone that supersedes what `context` saw.
+    /// Siblings written concurrently survive the delete.
+    pub async fn delete(
+        &self,
+        key: &[u8],
+        context: Option<&CausalContext>,
+        opts: RequestOptions,
+    ) -> Result<PutReply, QuorumError> {
+        self.write(key, None, context, opts).await
+    }
+
+    async fn write(
+        &self,
+        key: &[u8],
+        value: Option<Bytes>,
+        context: Option<&CausalContext>,
+        opts: RequestOptions,
+    ) -> Result<PutReply, QuorumError> {
+        let w = self.required(&opts, self.config.w)?;
+        let clock = match context {
+            Some(c) => c.clock()?,
+            None => VersionVector::new(),
+        };
+        let n = self.config.n;
+        let home = self.placement.preference_list(key, n);
+        let (alive, dead): (Vec<NodeId>, Vec<NodeId>) =
+            home.iter().partition(|&&id| self.liveness.is_alive(id));
+        // Each target with the home replica it stands in for, if any.
+        let mut targets: Vec<(NodeId, Option<NodeId>)> =
+            alive.iter().map(|&id| (id, None)).collect();
+        if self.config.mode == Mode::Sloppy && !alive.is_empty() {
+            let stand_ins = self
+                .placement
+                .fallbacks(key, n)
+                .filter(|&id| self.liveness.is_alive(id));
+            targets.extend(stand_ins.zip(dead.iter().map(|&d| Some(d))));
+        }
+        // Dots are issued only by home replicas, so even a sloppy write
+        // needs one of them alive.
+        if targets.len() < w || alive.is_empty() {
+            return Err(QuorumError::Unavailable {
+                required: w,
+                alive: if alive.is_empty() { 0 } else { targets.len() },
+            });
+        }
+        let key = Bytes::copy_from_slice(key);
+        let timeout = opts.timeout.unwrap_or(self.config.timeout);
+        let mut deadline = self.timer.sleep(timeout);
+
+        // Phase 1: one home replica issues the dot; the local node first.
+        let mut issuers = alive.clone();
+        if let Some(i) = issuers.iter().position(|&id| id == self.local) {
+            issuers[..=i].rotate_right(1);
+        }
+        let mut written: Option<(NodeId, SiblingSet)> = None;
+        let mut maybe_applied = false;
+        let mut failure: Option<QuorumError> = None;
+        for &issuer in &issuers {
+            let req = ReplicaRequest::Write {
+                key: key.clone(),
+                context: clock.clone(),
+                value: value.clone(),
+                max_siblings: u32::try_from(self.config.max_siblings).unwrap_or(u32::MAX),
+            };
+            let call = self.call(issuer, req);
+            let answer = match select(call, &mut deadline).await {
+                Either::Left(((_, answer), _)) => answer,
+                Either::Right(((), _)) => {
+                    return Err(QuorumError::Timeout {
+                        acked: 0,
+                        required: w,
+                    });
+                }
+            };
+            match answer {
+                Ok(ReplicaResponse::Written { set }) => {
+                    written = Some((issuer, set));
+                    break;
+                }
+                Ok(ReplicaResponse::Failed(ReplicaFailure::TooManySiblings { count, max })) => {
+                    return Err(QuorumError::TooManySiblings { count, max });
+                }
+                Ok(ReplicaResponse::Failed(f)) => {
+                    failure.get_or_insert(QuorumError::Replica {
+                        node: issuer,
+                        failure: f,
+                    });
+                }
+                Ok(_) => {
+                    failure.get_or_insert(QuorumError::Protocol {
+                        node: issuer,
+                        request: "write",
+                    });
+                }
+                // The write may have been applied: a retry on the next
+                // issuer can leave one extra sibling, never lose a write.
+                Err(TransportError::Lost { .. }) => maybe_applied = true,
+                Err(_) => {}
+            }
+        }
+        let Some((issuer, set)) = written else {
+            if maybe_applied {
+                return Err(QuorumError::Indeterminate {
+                    acked: 0,
+                    required: w,
+                });
+            }
+            return Err(failure.unwrap_or(QuorumError::Unavailable {
+                required: w,
+                alive: 0,
+            }));
+        };
+
+        // Phase 2: the state goes to every other target.
+        let calls: Vec<Call> = targets
+            .iter()
+            .filter(|(id, _)| *id != issuer)
+            .map(|&(to, owner)| {
+                let req = match owner {
+                    None => ReplicaRequest::Replicate {
+                        key: key.clone(),
+                        set: set.clone(),
+                    },
+                    Some(intended_owner) => ReplicaRequest::ReplicateHinted {
+                        key: key.clone(),
+                        set: set.clone(),
+                        intended_owner,
+                    },
+                };
+                self.call(to, req)
+            })
+            .collect();
+        let mut tracker = QuorumTracker::new(w, 1, calls.len());
+        let mut hint_full: Option<NodeId> = None;
+        let outcome = Self::gather(calls, &mut tracker, &mut deadline, |node, answer| {
+            match answer {
+                Ok(ReplicaResponse::Ack) => return true,
+                Ok(ReplicaResponse::Failed(ReplicaFailure::HintStoreFull { .. })) => {
+                    hint_full.get_or_insert(node);
+                }
+                _ => {}
+            }
+            false
+        })
+        .await;
+        let acked = tracker.ok();
+        match outcome {
+            Gathered::Reached => Ok(PutReply {
+                context: CausalContext::from_clock(set.clock()),
+            }),
+            Gathered::TimedOut => Err(QuorumError::Timeout { acked, required: w }),
+            Gathered::Exhausted => Err(match hint_full {
+                Some(node) => QuorumError::HintStoreFull {
+                    node,
+                    acked,
+                    required: w,
+                },
+                None => QuorumError::Indeterminate { acked, required: w },
+            }),
+        }
+    }
+}
+
+/// What one replay round did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReplayReport {
+    /// Hints the owner acknowledged and that were removed.
+    pub delivered: usize,
+    /// Hints the owner acknowledged but that changed meanwhile; they stay
+    /// for the next round.
+    pub kept: usize,
+    /// Hints not acknowledged (owner down, slow or failing).
+    pub failed: usize,
+}
+
+/// Hands the hints a node keeps back to their owners.
+///
+/// The node calls [`replay_to`](Self::replay_to) when gossip reports an
+/// owner alive again, and may call [`replay_alive`](Self::replay_alive)
+/// periodically to catch anything missed. A hint is removed only after its
+/// owner acknowledged it, so a crash mid-replay delivers it again, which is
+/// harmless: merging a state twice changes nothing.
+pub struct HintReplayer {
+    replica: Arc<Replica>,
+    transport: Arc<dyn ReplicaTransport>,
+    timer: Arc<dyn Timer>,
+    timeout: Duration,
+    batch_max: usize,
+}
+
+impl std::fmt::Debug for HintReplayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HintReplayer")
+            .field("replica", &self.replica.id())
+            .field("timeout", &self.timeout)
+            .field("batch_max", &self.batch_max)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HintReplayer {
+    /// A replayer of `replica`'s hints; each round delivers at most
+    /// `batch_max` hints per owner (at least 1) and waits at most
+    /// `timeout` for them.
+    pub fn new(
+        replica: Arc<Replica>,
+        transport: Arc<dyn ReplicaTransport>,
+        timer: Arc<dyn Timer>,
+        timeout: Duration,
+        batch_max: usize,
+    ) -> Self {
+        Self {
+            replica,
+            transport,
+            timer,
+            timeout,
+            batch_max: batch_max.max(1),
+        }
+    }
+
+    /// Delivers up to one batch of the hints held for `owner`.
+    pub async fn replay_to(&self, owner: NodeId) -> Result<ReplayReport, QuorumError> {
+        let hints = self
+            .replica
+            .hints()
+            .pending(owner, self.batch_max)
+            .map_err(|failure| QuorumError::Replica {
+                node: self.replica.id(),
+                failure,
+            })?;
+        let mut report = ReplayReport::default();
+        if hints.is_empty() {
+            return Ok(report);
+        }
+        let mut pending: FuturesUnordered<_> = hints
+            .into_iter()
+            .map(|(key, set)| {
+                let fut = self.transport.call(
+                    owner,
+                    ReplicaRequest::Replicate {
+                        key: key.clone(),
+                        set: set.clone(),
+                    },
+                );
+                async move { (key, set, fut.await) }
+            })
+            .collect();
+        let mut deadline = self.timer.sleep(self.timeout);
+        loop {
+            match select(pending.next(), &mut deadline).await {
+                Either::Left((Some((key, set, answer)), _)) => {
+                    if !matches!(answer, Ok(ReplicaResponse::Ack)) {
+                        report.failed += 1;
+                        continue;
+                    }
+                    let removed = self
+                        .replica
+                        .hints()
+                        .remove_delivered(owner, &key, &set)
+                        .map_err(|failure| QuorumError::Replica {
+                            node: self.replica.id(),
+                            failure,
+                        })?;
+                    if removed {
+                        report.delivered += 1;
+                    } else {
+                        report.kept += 1;
+                    }
+                }
+                Either::Left((None, _)) => break,
+                Either::Right(((), _)) => {
+                    report.failed += pending.len();
+                    break;
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Replays the hints of every owner that `liveness` reports alive.
+    pub async fn replay_alive(&self, liveness: &dyn Liveness) -> Result<ReplayReport, QuorumError> {
+        let owners = self
+            .replica
+            .hints()
+            .owners()
+            .map_err(|failure| QuorumError::Replica {
+                node: self.replica.id(),
+                failure,
+            })?;
+        let mut total = ReplayReport::default();
+        for owner in owners.into_iter().filter(|&o| liveness.is_alive(o)) {
+            let r = self.replay_to(owner).await?;
+            total.delivered += r.delivered;
+            total.kept += r.kept;
+            total.failed += r.failed;
+        }
+        Ok(total)
+    }
+}

@@ -1,0 +1,394 @@
+//! The replica side: applies [`ReplicaRequest`]s to local storage and keeps
+//! hints for other nodes.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kv_types::{Key, KeyRange, NodeId, Record, Storage, StorageError};
+
+use crate::error::ReplicaFailure;
+use crate::placement::fnv1a;
+use crate::record::{decode_record, encode_record};
+use crate::transport::{ReplicaRequest, ReplicaResponse};
+use crate::version::{SiblingSet, VersionVector};
+
+/// Lock stripes per replica: read-merge-write of one key is atomic, and
+/// writes to different keys rarely wait for each other.
+pub const LOCK_STRIPES: usize = 64;
+/// Default bound on hints a node keeps for others.
+pub const DEFAULT_HINT_COUNT_MAX: usize = 100_000;
+/// Default bound on the bytes of hints a node keeps for others.
+pub const DEFAULT_HINT_BYTES_MAX: usize = 64 << 20;
+
+/// Bounds of a [`HintStore`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HintLimits {
+    /// Most hints (distinct owner and key pairs) kept.
+    pub count_max: usize,
+    /// Most bytes of hints kept, counting stored keys and records.
+    pub bytes_max: usize,
+}
+
+impl Default for HintLimits {
+    fn default() -> Self {
+        Self {
+            count_max: DEFAULT_HINT_COUNT_MAX,
+            bytes_max: DEFAULT_HINT_BYTES_MAX,
+        }
+    }
+}
+
+/// Counters of a [`HintStore`], for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HintStats {
+    /// Hints held now.
+    pub count: usize,
+    /// Bytes of hints held now.
+    pub bytes: usize,
+    /// Hints refused because a bound was reached, since start.
+    pub rejected_total: u64,
+    /// Hints removed after their owner acknowledged them, since start.
+    pub delivered_total: u64,
+}
+
+#[derive(Debug, Default)]
+struct HintCounts {
+    count: usize,
+    bytes: usize,
+}
+
+/// Writes kept for home replicas that were down (hinted handoff).
+///
+/// Hints live in their own [`Storage`], so they are durable when the node
+/// gives it an LSM engine. Storage has no delete, so a delivered hint is
+/// overwritten with a removal marker: a tombstone with empty metadata, which
+/// no live hint has (its metadata always holds the record header).
+///
+/// ```text
+/// hint key:    | owner NodeId u64 BE | user key bytes ... |
+/// hint record: the record format of `crate::record`, or the removal
+///              marker Record { value: None, meta: [] }
+/// ```
+///
+/// The owner comes first so that replaying the hints of one owner is a
+/// single range scan.
+pub struct HintStore {
+    storage: Arc<dyn Storage>,
+    limits: HintLimits,
+    counts: Mutex<HintCounts>,
+    rejected_total: AtomicU64,
+    delivered_total: AtomicU64,
+}
+
+impl std::fmt::Debug for HintStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HintStore")
+            .field("limits", &self.limits)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+fn hint_key(owner: NodeId, key: &[u8]) -> Key {
+    let mut buf = BytesMut::with_capacity(8 + key.len());
+    buf.put_u64(owner.0);
+    buf.put_slice(key);
+    buf.freeze()
+}
+
+fn is_removed(record: &Record) -> bool {
+    record.value.is_none() && record.meta.is_empty()
+}
+
+impl HintStore {
+    /// Opens the hint store kept in `storage`, counting the hints already
+    /// there (so bounds hold across restarts).
+    pub fn open(storage: Arc<dyn Storage>, limits: HintLimits) -> Result<Self, StorageError> {
+        let mut counts = HintCounts::default();
+        for item in storage.range(KeyRange::all())? {
+            let (k, r) = item?;
+            if !is_removed(&r) {
+                counts.count += 1;
+                counts.bytes += k.len() + r.len_bytes();
+            }
+        }
+        Ok(Self {
+            storage,
+            limits,
+            counts: Mutex::new(counts),
+            rejected_total: AtomicU64::new(0),
+            delivered_total: AtomicU64::new(0),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HintCounts> {
+        // The counters are updated after the storage write succeeded, in one
+        // step, so a poisoned lock still holds consistent numbers.
+        self.counts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The bounds of this store.
+    pub fn limits(&self) -> HintLimits {
+        self.limits
+    }
+
+    /// Counters for metrics.
+    pub fn stats(&self) -> HintStats {
+        let c = self.lock();
+        HintStats {
+            count: c.count,
+            bytes: c.bytes,
+            rejected_total: self.rejected_total.load(Ordering::Relaxed),
+            delivered_total: self.delivered_total.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Keeps `set` for `owner`, merged with any hint already held for the
+    /// same key, or refuses with [`ReplicaFailure::HintStoreFull`].
+    pub fn add(&self, owner: NodeId, key: &[u8], set: &SiblingSet) -> Result<(), ReplicaFailure> {
+        let mut counts = self.lock();
+        let hk = hint_key(owner, key);
+        let old = match self.storage.get(&hk)? {
+            Some(r) if !is_removed(&r) => Some(r),
+            _ => None,
+        };
+        let mut merged = match &old {
+            Some(r) => decode_record(r)?,
+            None => SiblingSet::new(),
+        };
+        merged.merge(set);
+        let record = encode_record(&merged)?;
+        let old_bytes = old.as_ref().map_or(0, |r| hk.len() + r.len_bytes());
+        let new_bytes = hk.len() + record.len_bytes();
+        let count = counts.count + usize::from(old.is_none());
+        let bytes = counts.bytes - old_bytes + new_bytes;
+        if count > self.limits.count_max || bytes > self.limits.bytes_max {
+            self.rejected_total.fetch_add(1, Ordering::Relaxed);
+            return Err(ReplicaFailure::HintStoreFull {
+                count: counts.count,
+                count_max: self.limits.count_max,
+                bytes: counts.bytes,
+                bytes_max: self.limits.bytes_max,
+            });
+        }
+        self.storage.put(hk, record)?;
+        counts.count = count;
+        counts.bytes = bytes;
+        Ok(())
+    }
+
+    /// Up to `limit` hints held for `owner`, in key order.
+    pub fn pending(
+        &self,
+        owner: NodeId,
+        limit: usize,
+    ) -> Result<Vec<(Key, SiblingSet)>, ReplicaFailure> {
+        let start = hint_key(owner, &[]);
+        let end = match owner.0.checked_add(1) {
+            Some(next) => std::ops::Bound::Excluded(hint_key(NodeId(next), &[])),
+            None => std::ops::Bound::Unbounded,
+        };
+        let range = KeyRange {
+            start: std::ops::Bound::Included(start),
+            end,
+        };
+        let mut out = Vec::new();
+        for item in self.storage.range(range)? {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, r) = item?;
+            if is_removed(&r) {
+                continue;
+            }
+            out.push((k.slice(8..), decode_record(&r)?));
+        }
+        Ok(out)
+    }
+
+    /// Owners for which hints are held, in id order.
+    pub fn owners(&self) -> Result<Vec<NodeId>, ReplicaFailure> {
+        let mut owners: Vec<NodeId> = Vec::new();
+        for item in self.storage.range(KeyRange::all())? {
+            let (k, r) = item?;
+            if is_removed(&r) || k.len() < 8 {
+                continue;
+            }
+            let mut id = [0u8; 8];
+            id.copy_from_slice(&k[..8]);
+            let id = NodeId(u64::from_be_bytes(id));
+            if owners.last() != Some(&id) {
+                owners.push(id);
+            }
+        }
+        Ok(owners)
+    }
+
+    /// Removes the hint for `owner` and `key` after the owner acknowledged
+    /// `delivered`, unless a newer write was merged into the hint meanwhile
+    /// (then it stays for the next replay). Returns whether it was removed.
+    pub fn remove_delivered(
+        &self,
+        owner: NodeId,
+        key: &[u8],
+        delivered: &SiblingSet,
+    ) -> Result<bool, ReplicaFailure> {
+        let mut counts = self.lock();
+        let hk = hint_key(owner, key);
+        let Some(current) = self.storage.get(&hk)? else {
+            return Ok(false);
+        };
+        if is_removed(&current) || !delivered.covers(&decode_record(&current)?) {
+            return Ok(false);
+        }
+        let freed = hk.len() + current.len_bytes();
+        self.storage.put(hk, Record::tombstone(Bytes::new()))?;
+        counts.count -= 1;
+        counts.bytes -= freed;
+        self.delivered_total.fetch_add(1, Ordering::Relaxed);
+        Ok(true)
+    }
+}
+
+/// One node's replica: the local side of every [`ReplicaRequest`].
+///
+/// Each key is stored as one record in the format of [`crate::record`];
+/// read-merge-write of a key happens under one of [`LOCK_STRIPES`] locks, so
+/// concurrent requests for the same key never lose each other's writes.
+pub struct Replica {
+    id: NodeId,
+    storage: Arc<dyn Storage>,
+    hints: HintStore,
+    stripes: Box<[Mutex<()>]>,
+}
+
+impl std::fmt::Debug for Replica {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replica")
+            .field("id", &self.id)
+            .field("hints", &self.hints)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Replica {
+    /// A replica of node `id` over `storage`, keeping hints in
+    /// `hint_storage` within `hint_limits`.
+    pub fn new(
+        id: NodeId,
+        storage: Arc<dyn Storage>,
+        hint_storage: Arc<dyn Storage>,
+        hint_limits: HintLimits,
+    ) -> Result<Self, StorageError> {
+        Ok(Self {
+            id,
+            storage,
+            hints: HintStore::open(hint_storage, hint_limits)?,
+            stripes: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+        })
+    }
+
+    /// A replica over fresh in-memory storage, for tests and benchmarks.
+    pub fn in_memory(id: NodeId, hint_limits: HintLimits) -> Self {
+        Self {
+            id,
+            storage: Arc::new(kv_types::MemStorage::new()),
+            hints: HintStore {
+                storage: Arc::new(kv_types::MemStorage::new()),
+                limits: hint_limits,
+                counts: Mutex::new(HintCounts::default()),
+                rejected_total: AtomicU64::new(0),
+                delivered_total: AtomicU64::new(0),
+            },
+            stripes: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+        }
+    }
+
+    /// This replica's node id, which it uses as the actor of the dots it
+    /// issues.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// The hints this node keeps for others.
+    pub fn hints(&self) -> &HintStore {
+        &self.hints
+    }
+
+    /// The stored state of `key` (empty if none).
+    pub fn read(&self, key: &[u8]) -> Result<SiblingSet, ReplicaFailure> {
+        match self.storage.get(key)? {
+            Some(r) => Ok(decode_record(&r)?),
+            None => Ok(SiblingSet::new()),
+        }
+    }
+
+    fn stripe(&self, key: &[u8]) -> MutexGuard<'_, ()> {
+        let i = (fnv1a(key) % self.stripes.len() as u64) as usize;
+        // The guarded data is `()`; a panic elsewhere cannot corrupt it.
+        self.stripes[i].lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(
+        &self,
+        key: Bytes,
+        context: &VersionVector,
+        value: Option<Bytes>,
+        max_siblings: usize,
+    ) -> Result<SiblingSet, ReplicaFailure> {
+        let _guard = self.stripe(&key);
+        let mut set = self.read(&key)?;
+        set.update(context, self.id, value);
+        let count = set.siblings().len();
+        if count > max_siblings {
+            return Err(ReplicaFailure::TooManySiblings {
+                count,
+                max: max_siblings,
+            });
+        }
+        self.storage.put(key, encode_record(&set)?)?;
+        Ok(set)
+    }
+
+    fn merge(&self, key: Bytes, incoming: &SiblingSet) -> Result<(), ReplicaFailure> {
+        let _guard = self.stripe(&key);
+        let mut set = self.read(&key)?;
+        if set.covers(incoming) {
+            return Ok(());
+        }
+        set.merge(incoming);
+        self.storage.put(key, encode_record(&set)?)?;
+        Ok(())
+    }
+
+    /// Handles one request against local storage. Synchronous: the storage
+    /// seam is, and holding a stripe lock across an await is what we avoid.
+    pub fn handle(&self, req: ReplicaRequest) -> ReplicaResponse {
+        let result = match req {
+            ReplicaRequest::Get { key } => {
+                self.read(&key).map(|set| ReplicaResponse::Found { set })
+            }
+            ReplicaRequest::Write {
+                key,
+                context,
+                value,
+                max_siblings,
+            } => self
+                .write(key, &context, value, max_siblings as usize)
+                .map(|set| ReplicaResponse::Written { set }),
+            ReplicaRequest::Replicate { key, set } => {
+                self.merge(key, &set).map(|()| ReplicaResponse::Ack)
+            }
+            ReplicaRequest::ReplicateHinted {
+                key,
+                set,
+                intended_owner,
+            } => self
+                .hints
+                .add(intended_owner, &key, &set)
+                .map(|()| ReplicaResponse::Ack),
+        };
+        result.unwrap_or_else(ReplicaResponse::Failed)
+    }
+}

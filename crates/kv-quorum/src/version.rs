@@ -1,0 +1,322 @@
+//! Version vectors and dotted sibling sets: the pure causality logic.
+//!
+//! A key's state on a replica is a [`SiblingSet`]: a causal context (a
+//! [`VersionVector`] summarising every write this replica has seen for the
+//! key) and the surviving writes, each tagged with the [`Dot`] that created
+//! it. This is the "dotted version vector" scheme of Preguiça, Baquero et al.
+//! as Riak 2 uses it: because each sibling carries its own dot rather than a
+//! whole clock, a write that supersedes what a client read discards exactly
+//! the siblings the client saw, and concurrent writes stay apart without the
+//! sibling explosion of per-node vector clocks.
+//!
+//! Everything here is plain data and pure functions, apart from any I/O, so
+//! the laws (merge is commutative, associative and idempotent; `descends` is
+//! a partial order) can be property-tested directly.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use kv_types::NodeId;
+use serde::{Deserialize, Serialize};
+
+/// One event: the `counter`-th write coordinated by `actor` for a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Dot {
+    /// The replica that issued the write.
+    pub actor: NodeId,
+    /// The actor's per-key event counter, starting at 1.
+    pub counter: u64,
+}
+
+/// A version vector: for each actor, how many of its events are known.
+///
+/// Actors missing from the map count as 0. Kept in a `BTreeMap` so that
+/// iteration, encoding and therefore simulations are deterministic.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct VersionVector {
+    entries: BTreeMap<NodeId, u64>,
+}
+
+impl VersionVector {
+    /// The empty vector: nothing seen.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Events of `actor` that this vector covers.
+    pub fn get(&self, actor: NodeId) -> u64 {
+        self.entries.get(&actor).copied().unwrap_or(0)
+    }
+
+    /// Records that events of `actor` up to `counter` are known.
+    pub fn observe(&mut self, actor: NodeId, counter: u64) {
+        if counter == 0 {
+            return;
+        }
+        let slot = self.entries.entry(actor).or_insert(0);
+        *slot = (*slot).max(counter);
+    }
+
+    /// Whether `dot` is covered by this vector.
+    pub fn contains(&self, dot: Dot) -> bool {
+        dot.counter <= self.get(dot.actor)
+    }
+
+    /// Pointwise maximum with `other`.
+    pub fn merge(&mut self, other: &Self) {
+        for (&actor, &counter) in &other.entries {
+            self.observe(actor, counter);
+        }
+    }
+
+    /// Whether this vector has seen everything `other` has (`self >= other`).
+    pub fn descends(&self, other: &Self) -> bool {
+        other.entries.iter().all(|(&a, &c)| self.get(a) >= c)
+    }
+
+    /// The causal order of two vectors, or `None` when they are concurrent.
+    pub fn partial_cmp_causal(&self, other: &Self) -> Option<Ordering> {
+        match (self.descends(other), other.descends(self)) {
+            (true, true) => Some(Ordering::Equal),
+            (true, false) => Some(Ordering::Greater),
+            (false, true) => Some(Ordering::Less),
+            (false, false) => None,
+        }
+    }
+
+    /// Number of actors with a non-zero count.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no event is known.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The `(actor, counter)` pairs in actor order.
+    pub fn iter(&self) -> impl Iterator<Item = (NodeId, u64)> + '_ {
+        self.entries.iter().map(|(&a, &c)| (a, c))
+    }
+}
+
+impl FromIterator<(NodeId, u64)> for VersionVector {
+    fn from_iter<T: IntoIterator<Item = (NodeId, u64)>>(iter: T) -> Self {
+        let mut vv = Self::new();
+        for (a, c) in iter {
+            vv.observe(a, c);
+        }
+        vv
+    }
+}
+
+/// One surviving write: its dot and its value, `None` for a delete.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sibling {
+    /// The event that created this write.
+    pub dot: Dot,
+    /// The value written, or `None` for a tombstone.
+    pub value: Option<Bytes>,
+}
+
+/// The state of one key: a causal context and the concurrent writes in it.
+///
+/// Invariants, kept by every constructor and operation: every sibling's dot
+/// is covered by `clock`; siblings are sorted by dot and no dot repeats; no
+/// sibling's dot is covered by another sibling's history (they are
+/// pairwise concurrent), which the operations ensure by construction.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiblingSet {
+    clock: VersionVector,
+    siblings: Vec<Sibling>,
+}
+
+impl SiblingSet {
+    /// The state of a key nobody has written.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Builds a set from parts, restoring the invariants: dots outside
+    /// `clock` are added to it, siblings are sorted and deduplicated.
+    pub fn from_parts(mut clock: VersionVector, mut siblings: Vec<Sibling>) -> Self {
+        for s in &siblings {
+            clock.observe(s.dot.actor, s.dot.counter);
+        }
+        siblings.sort_by_key(|s| s.dot);
+        siblings.dedup_by_key(|s| s.dot);
+        Self { clock, siblings }
+    }
+
+    /// The causal context: everything this state has seen.
+    pub fn clock(&self) -> &VersionVector {
+        &self.clock
+    }
+
+    /// Every surviving write, tombstones included, in dot order.
+    pub fn siblings(&self) -> &[Sibling] {
+        &self.siblings
+    }
+
+    /// The live values (tombstones left out), in dot order.
+    pub fn values(&self) -> impl Iterator<Item = &Bytes> + '_ {
+        self.siblings.iter().filter_map(|s| s.value.as_ref())
+    }
+
+    /// Whether every surviving write is a delete (or nothing was written):
+    /// a read answers "not found".
+    pub fn is_deleted(&self) -> bool {
+        self.siblings.iter().all(|s| s.value.is_none())
+    }
+
+    /// Applies a client write on the replica `actor`, which issues its dot.
+    ///
+    /// `context` is what the client read: siblings it covers are superseded
+    /// and dropped; the others stay as concurrent siblings. The new dot's
+    /// counter is one past anything `actor` has issued for this key as far as
+    /// this state or the client knows, so dots stay unique as long as `actor`
+    /// keeps its own durable copy (the coordinator only asks home replicas to
+    /// issue dots). Returns the new dot.
+    pub fn update(&mut self, context: &VersionVector, actor: NodeId, value: Option<Bytes>) -> Dot {
+        self.siblings.retain(|s| !context.contains(s.dot));
+        let counter = self.clock.get(actor).max(context.get(actor)) + 1;
+        let dot = Dot { actor, counter };
+        self.clock.merge(context);
+        self.clock.observe(actor, counter);
+        // The new dot is the largest of its actor, so pushing and re-sorting
+        // only moves it past other actors' dots.
+        self.siblings.push(Sibling { dot, value });
+        self.siblings.sort_by_key(|s| s.dot);
+        dot
+    }
+
+    /// Merges another replica's state of the same key into this one.
+    ///
+    /// A sibling survives if the other side still has it, or if the other
+    /// side has never seen its dot; a sibling whose dot the other side has
+    /// seen but dropped was superseded there. The clocks join.
+    pub fn merge(&mut self, other: &Self) {
+        let mut kept: Vec<Sibling> = Vec::with_capacity(self.siblings.len() + other.siblings.len());
+        let (mut i, mut j) = (0, 0);
+        // Both lists are sorted by dot, so one merge pass suffices.
+        while i < self.siblings.len() || j < other.siblings.len() {
+            let ord = match (self.siblings.get(i), other.siblings.get(j)) {
+                (Some(a), Some(b)) => a.dot.cmp(&b.dot),
+                (Some(_), None) => Ordering::Less,
+                (None, _) => Ordering::Greater,
+            };
+            match ord {
+                Ordering::Equal => {
+                    kept.push(self.siblings[i].clone());
+                    i += 1;
+                    j += 1;
+                }
+                Ordering::Less => {
+                    let a = &self.siblings[i];
+                    if !other.clock.contains(a.dot) {
+                        kept.push(a.clone());
+                    }
+                    i += 1;
+                }
+                Ordering::Greater => {
+                    let b = &other.siblings[j];
+                    if !self.clock.contains(b.dot) {
+                        kept.push(b.clone());
+                    }
+                    j += 1;
+                }
+            }
+        }
+        self.siblings = kept;
+        self.clock.merge(&other.clock);
+    }
+
+    /// Whether this state has seen everything `other` has, so merging
+    /// `other` in would change nothing. Read repair uses it to find stale
+    /// replicas.
+    pub fn covers(&self, other: &Self) -> bool {
+        // Merging keeps a sibling of ours unless `other` saw its dot and
+        // dropped it; it adds a sibling of theirs only if we never saw it,
+        // and every dot of theirs is inside their clock.
+        self.clock.descends(&other.clock)
+            && self.siblings.iter().all(|s| {
+                !other.clock.contains(s.dot)
+                    || other
+                        .siblings
+                        .binary_search_by_key(&s.dot, |x| x.dot)
+                        .is_ok()
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: NodeId = NodeId(1);
+    const B: NodeId = NodeId(2);
+
+    fn v(s: &'static str) -> Option<Bytes> {
+        Some(Bytes::from_static(s.as_bytes()))
+    }
+
+    #[test]
+    fn write_with_context_supersedes_what_was_read() {
+        let mut s = SiblingSet::new();
+        s.update(&VersionVector::new(), A, v("x"));
+        let ctx = s.clock().clone();
+        s.update(&ctx, A, v("y"));
+        assert_eq!(s.values().collect::<Vec<_>>(), vec![&v("y").unwrap()]);
+        assert_eq!(s.clock().get(A), 2);
+    }
+
+    #[test]
+    fn blind_writes_become_siblings() {
+        let mut s = SiblingSet::new();
+        s.update(&VersionVector::new(), A, v("x"));
+        s.update(&VersionVector::new(), A, v("y"));
+        assert_eq!(s.values().count(), 2);
+    }
+
+    #[test]
+    fn merge_keeps_concurrent_and_drops_superseded() {
+        let mut a = SiblingSet::new();
+        a.update(&VersionVector::new(), A, v("x"));
+        let mut b = a.clone();
+        // b supersedes x; a meanwhile gets a concurrent write from B.
+        let ctx = b.clock().clone();
+        b.update(&ctx, A, v("x2"));
+        a.update(&VersionVector::new(), B, v("z"));
+        let mut m = a.clone();
+        m.merge(&b);
+        let vals: Vec<_> = m.values().cloned().collect();
+        assert_eq!(vals, vec![v("x2").unwrap(), v("z").unwrap()]);
+        let mut m2 = b.clone();
+        m2.merge(&a);
+        assert_eq!(m, m2);
+    }
+
+    #[test]
+    fn deletes_are_tombstones() {
+        let mut s = SiblingSet::new();
+        assert!(s.is_deleted());
+        s.update(&VersionVector::new(), A, v("x"));
+        assert!(!s.is_deleted());
+        let ctx = s.clock().clone();
+        s.update(&ctx, A, None);
+        assert!(s.is_deleted());
+        assert_eq!(s.siblings().len(), 1);
+    }
+
+    #[test]
+    fn descends_orders_vectors() {
+        let a: VersionVector = [(A, 1)].into_iter().collect();
+        let b: VersionVector = [(A, 1), (B, 1)].into_iter().collect();
+        let c: VersionVector = [(B, 2)].into_iter().collect();
+        assert_eq!(b.partial_cmp_causal(&a), Some(Ordering::Greater));
+        assert_eq!(a.partial_cmp_causal(&b), Some(Ordering::Less));
+        assert_eq!(a.partial_cmp_causal(&c), None);
+        assert!(a.descends(&VersionVector::new()));
+    }
+}
