@@ -12,6 +12,7 @@
 pub mod client;
 pub mod frame;
 pub mod handshake;
+pub mod peer;
 
 use serde::{Deserialize, Serialize};
 

@@ -9,3 +9,4 @@ pub mod config;
 pub mod identity;
 pub mod node;
 pub mod server;
+pub mod transport;

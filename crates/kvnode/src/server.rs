@@ -253,6 +253,9 @@ where
                         Ok(Err(e)) => break Err(WireError::Io(e).into()),
                     },
                     _ = shutdown.wait_for(|stop| *stop) => break Ok(()),
+                    // The writer gave up (a peer that does not read): stop
+                    // reading too, so the connection closes now.
+                    _ = answers.closed() => break Ok(()),
                 }
             }
             Err(e) => {

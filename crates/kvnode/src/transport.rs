@@ -1,0 +1,249 @@
+//! `TcpTransport`: replica calls and gossip between nodes over pooled,
+//! pipelined TCP connections.
+//!
+//! One connection per peer address is opened on first use and reused by
+//! every request to that peer. A peer that could not be reached is not
+//! dialled again for [`REDIAL_BACKOFF`]: requests to it fail at once with
+//! `Unreachable` instead of each waiting out a connect timeout, so a dead
+//! peer costs a fast error, not a hang. Calls to this node itself go straight
+//! to the local replica, without serialization.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use tokio::sync::{OnceCell, Semaphore};
+
+use kv_client::{ClientConfig, ClientError, Pipeline};
+use kv_quorum::{Replica, ReplicaRequest, ReplicaResponse, ReplicaTransport, TransportError};
+use kv_types::NodeId;
+use kv_wire::Role;
+use kv_wire::peer::{PeerRequest, PeerResponse};
+
+/// How long a peer that could not be reached is left alone.
+pub const REDIAL_BACKOFF: Duration = Duration::from_millis(500);
+/// Time allowed to connect and handshake with a peer.
+pub const PEER_CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
+/// Bound on gossip messages being sent at once; more are dropped, which
+/// gossip tolerates.
+pub const GOSSIP_SENDS_MAX: usize = 64;
+/// Requests in flight on one peer connection.
+pub const PEER_IN_FLIGHT_MAX: usize = 4096;
+
+type PeerConn = Pipeline<PeerRequest, PeerResponse>;
+
+/// A pooled connection slot: connected once, shared by all callers.
+#[derive(Default)]
+struct Slot {
+    conn: OnceCell<Arc<PeerConn>>,
+}
+
+/// Replica and gossip transport over TCP.
+pub struct TcpTransport {
+    local: NodeId,
+    replica: Arc<Replica>,
+    config: ClientConfig,
+    request_timeout: Duration,
+    /// Where each node listens, learned from gossip.
+    addrs: RwLock<HashMap<NodeId, String>>,
+    pool: Mutex<HashMap<String, Arc<Slot>>>,
+    /// Peers that recently failed to connect, and when.
+    failed: Mutex<HashMap<String, Instant>>,
+    gossip_sends: Arc<Semaphore>,
+    /// Whether replica work runs on blocking threads (fsync per write).
+    blocking_io: bool,
+}
+
+impl TcpTransport {
+    /// A transport for node `local` in `cluster`, answering calls to itself
+    /// with `replica`.
+    pub fn new(
+        local: NodeId,
+        cluster: &str,
+        replica: Arc<Replica>,
+        frame_len_max: usize,
+        request_timeout: Duration,
+        blocking_io: bool,
+    ) -> Self {
+        let mut config = ClientConfig::new(Vec::<String>::new()).cluster(cluster);
+        config.connect_timeout = PEER_CONNECT_TIMEOUT;
+        config.request_timeout = request_timeout;
+        config.in_flight_max = PEER_IN_FLIGHT_MAX;
+        config.frame_len_max = frame_len_max;
+        Self {
+            local,
+            replica,
+            config,
+            request_timeout,
+            addrs: RwLock::default(),
+            pool: Mutex::default(),
+            failed: Mutex::default(),
+            gossip_sends: Arc::new(Semaphore::new(GOSSIP_SENDS_MAX)),
+            blocking_io,
+        }
+    }
+
+    /// Records where `node` listens.
+    pub fn set_addr(&self, node: NodeId, addr: &str) {
+        let mut addrs = self.addrs.write().unwrap_or_else(|e| e.into_inner());
+        if addrs.get(&node).map(String::as_str) != Some(addr) {
+            addrs.insert(node, addr.to_owned());
+        }
+    }
+
+    fn addr_of(&self, node: NodeId) -> Option<String> {
+        self.addrs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&node)
+            .cloned()
+    }
+
+    /// The pooled connection to `addr`, dialling it if needed.
+    async fn connection(self: &Arc<Self>, addr: &str) -> Result<Arc<PeerConn>, ClientError> {
+        if let Some(at) = lock(&self.failed).get(addr)
+            && at.elapsed() < REDIAL_BACKOFF
+        {
+            return Err(ClientError::NoNodeReachable {
+                tried: vec![(addr.to_owned(), "recently unreachable".to_owned())],
+            });
+        }
+        let slot = Arc::clone(lock(&self.pool).entry(addr.to_owned()).or_default());
+        let conn = slot
+            .conn
+            .get_or_try_init(|| async {
+                Pipeline::open(addr, &self.config, Role::Peer, Some(self.local))
+                    .await
+                    .map(Arc::new)
+            })
+            .await;
+        match conn {
+            Ok(conn) if conn.is_open() => Ok(Arc::clone(conn)),
+            Ok(_) => {
+                // Closed since: forget it so the next call dials again.
+                self.forget(addr, &slot);
+                Err(ClientError::ConnectionLost {
+                    addr: addr.to_owned(),
+                    maybe_applied: false,
+                })
+            }
+            Err(e) => {
+                lock(&self.failed).insert(addr.to_owned(), Instant::now());
+                self.forget(addr, &slot);
+                Err(e)
+            }
+        }
+    }
+
+    fn forget(&self, addr: &str, slot: &Arc<Slot>) {
+        let mut pool = lock(&self.pool);
+        if pool.get(addr).is_some_and(|s| Arc::ptr_eq(s, slot)) {
+            pool.remove(addr);
+        }
+    }
+
+    async fn call_remote(
+        self: Arc<Self>,
+        to: NodeId,
+        req: ReplicaRequest,
+    ) -> Result<ReplicaResponse, TransportError> {
+        let Some(addr) = self.addr_of(to) else {
+            return Err(TransportError::Unreachable { node: to });
+        };
+        let conn = self
+            .connection(&addr)
+            .await
+            .map_err(|_| TransportError::Unreachable { node: to })?;
+        match conn.call(PeerRequest::Replica(req), self.request_timeout).await {
+            Ok(PeerResponse::Replica(resp)) => Ok(resp),
+            Ok(other) => Err(TransportError::Lost {
+                node: to,
+                detail: format!("unexpected answer {other:?}"),
+            }),
+            Err(ClientError::ConnectionLost {
+                maybe_applied: false,
+                ..
+            }) => Err(TransportError::Unreachable { node: to }),
+            Err(e) => Err(TransportError::Lost {
+                node: to,
+                detail: e.to_string(),
+            }),
+        }
+    }
+
+    /// Handles a replica request addressed to this node.
+    pub async fn local(&self, req: ReplicaRequest) -> ReplicaResponse {
+        if self.blocking_io {
+            let replica = Arc::clone(&self.replica);
+            match tokio::task::spawn_blocking(move || replica.handle(req)).await {
+                Ok(resp) => resp,
+                Err(e) => ReplicaResponse::Failed(kv_quorum::ReplicaFailure::Storage {
+                    detail: format!("replica task failed: {e}"),
+                }),
+            }
+        } else {
+            self.replica.handle(req)
+        }
+    }
+
+    /// Sends one encoded gossip message to `addr`, dropping it if too many
+    /// are in flight or the peer is unreachable.
+    pub fn send_gossip(self: &Arc<Self>, addr: &str, payload: bytes::Bytes) {
+        let Ok(permit) = Arc::clone(&self.gossip_sends).try_acquire_owned() else {
+            tracing::debug!(%addr, "gossip send dropped: too many in flight");
+            return;
+        };
+        let this = Arc::clone(self);
+        let addr = addr.to_owned();
+        tokio::spawn(async move {
+            if let Ok(conn) = this.connection(&addr).await {
+                let _ = conn.call(PeerRequest::Gossip(payload), this.request_timeout).await;
+            }
+            drop(permit);
+        });
+    }
+}
+
+/// The [`ReplicaTransport`] seam over an `Arc<TcpTransport>`.
+pub struct ReplicaLink(pub Arc<TcpTransport>);
+
+impl ReplicaTransport for ReplicaLink {
+    fn call(
+        &self,
+        to: NodeId,
+        req: ReplicaRequest,
+    ) -> BoxFuture<'static, Result<ReplicaResponse, TransportError>> {
+        let this = Arc::clone(&self.0);
+        // Spawned, so delivery goes on even if the caller stops waiting (the
+        // contract of ReplicaTransport).
+        let task = if to == this.local {
+            tokio::spawn(async move { Ok(this.local(req).await) })
+        } else {
+            tokio::spawn(this.call_remote(to, req))
+        };
+        Box::pin(async move {
+            task.await.unwrap_or_else(|e| {
+                Err(TransportError::Lost {
+                    node: to,
+                    detail: format!("transport task failed: {e}"),
+                })
+            })
+        })
+    }
+}
+
+/// Tokio's clock as kv-quorum's timer.
+pub struct TokioTimer;
+
+impl kv_quorum::Timer for TokioTimer {
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        Box::pin(tokio::time::sleep(duration))
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Every critical section is a single map operation, so a poisoned map is
+    // still consistent.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
