@@ -1,0 +1,116 @@
+//! Which ranges change primary owner between two rings.
+//!
+//! The sweep visits every boundary of either ring in clockwise order, so
+//! each elementary arc between consecutive boundaries has one owner in each
+//! ring; arcs whose owners differ are reported, neighbours with the same
+//! (from, to) joined. This is exact by construction and costs
+//! O(tokens of both rings), which is what a join or leave already pays.
+
+use kv_types::NodeId;
+
+use crate::{RangeMove, Ring, Token, TokenRange};
+
+/// Walks the boundaries of one ring in ascending order, answering "who owns
+/// this boundary?" with a pointer that only moves forward.
+struct Cursor<'a> {
+    ring: &'a Ring,
+    at: usize,
+}
+
+impl Cursor<'_> {
+    fn owner_at(&mut self, bound: u64) -> NodeId {
+        let tokens = &self.ring.tokens;
+        while self.at < tokens.len() && tokens[self.at] < bound {
+            self.at += 1;
+        }
+        let entry = if self.at == tokens.len() { 0 } else { self.at };
+        self.ring.nodes[self.ring.owners[entry] as usize].id
+    }
+}
+
+/// Every range whose primary owner differs between `old` and `new`, in
+/// clockwise order from position 0. Empty when either ring is empty.
+pub(crate) fn primary_moves(old: &Ring, new: &Ring) -> Vec<RangeMove> {
+    if old.tokens.is_empty() || new.tokens.is_empty() {
+        return Vec::new();
+    }
+    let bounds = merged_bounds(&old.tokens, &new.tokens);
+    let mut a = Cursor { ring: old, at: 0 };
+    let mut b = Cursor { ring: new, at: 0 };
+    let mut moves: Vec<RangeMove> = Vec::new();
+    let mut prev = bounds[bounds.len() - 1];
+    for &bound in &bounds {
+        let (from, to) = (a.owner_at(bound), b.owner_at(bound));
+        let start = prev;
+        prev = bound;
+        if from == to {
+            continue;
+        }
+        match moves.last_mut() {
+            Some(m)
+                if m.range.end.0 == start && m.from == from && m.to == to && !m.range.is_full() =>
+            {
+                m.range.end = Token(bound);
+            }
+            _ => moves.push(RangeMove {
+                range: TokenRange::new(Token(start), Token(bound)),
+                from,
+                to,
+            }),
+        }
+    }
+    if moves.len() > 1 {
+        let (first, last) = (moves[0], moves[moves.len() - 1]);
+        if last.range.end == first.range.start && last.from == first.from && last.to == first.to
+        {
+            moves[0].range.start = last.range.start;
+            moves.pop();
+        }
+    }
+    moves
+}
+
+/// The distinct values of two sorted lists, sorted.
+fn merged_bounds(x: &[u64], y: &[u64]) -> Vec<u64> {
+    let mut out = Vec::with_capacity(x.len() + y.len());
+    let (mut i, mut j) = (0, 0);
+    while i < x.len() || j < y.len() {
+        let v = match (x.get(i), y.get(j)) {
+            (Some(&a), Some(&b)) if a <= b => a,
+            (Some(_), Some(&b)) => b,
+            (Some(&a), None) => a,
+            (None, Some(&b)) => b,
+            (None, None) => break,
+        };
+        while x.get(i) == Some(&v) {
+            i += 1;
+        }
+        while y.get(j) == Some(&v) {
+            j += 1;
+        }
+        out.push(v);
+    }
+    out
+}
+
+impl Ring {
+    /// Every range whose primary owner differs between `old` and `new`, in
+    /// clockwise order from position 0, adjacent ranges with the same
+    /// (from, to) joined. Empty when either ring is empty. [`Ring::add_node`]
+    /// and [`Ring::remove_node`] return this for the change they make; use it
+    /// directly to compare two rings learnt from gossip.
+    pub fn primary_moves(old: &Ring, new: &Ring) -> Vec<RangeMove> {
+        primary_moves(old, new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merged_bounds_are_distinct_and_sorted() {
+        assert_eq!(merged_bounds(&[1, 3, 3, 9], &[2, 3, 10]), vec![1, 2, 3, 9, 10]);
+        assert_eq!(merged_bounds(&[], &[4]), vec![4]);
+    }
+}

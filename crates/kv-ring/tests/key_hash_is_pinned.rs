@@ -1,0 +1,33 @@
+//! The key hash is part of the data layout: these golden values pin it.
+//!
+//! The expected values were computed by an independent implementation (a
+//! Python transcription of the algorithm in `kv_ring::hash`'s docs), not by
+//! running this crate. If one of these fails, keys would move between nodes
+//! after an upgrade: do not "fix" the numbers.
+
+use kv_ring::{Token, key_hash};
+
+#[test]
+fn golden_values() {
+    let golden: &[(&[u8], u64)] = &[
+        (b"", 0xefd0_1f60_ba99_2926),
+        (b"a", 0x82a2_a958_a9be_ce5b),
+        (b"foobar", 0x2c22_1949_22d1_672b),
+        (b"key-0", 0x1813_7ad0_31db_6589),
+        (b"user:42", 0x9988_17be_e671_8248),
+    ];
+    for (key, want) in golden {
+        assert_eq!(
+            key_hash(key),
+            Token(*want),
+            "key {:?}",
+            String::from_utf8_lossy(key)
+        );
+    }
+}
+
+#[test]
+fn every_byte_value_is_hashed() {
+    let key: Vec<u8> = (0..=255u8).collect();
+    assert_eq!(key_hash(&key), Token(0x2067_db6d_bd4e_fa06));
+}
