@@ -1,0 +1,313 @@
+//! A deterministic simulation of a cluster of in-memory replicas: a seeded
+//! message queue on virtual time, with injected faults.
+//!
+//! Every message and timer is an event in one queue ordered by virtual time
+//! (then by a sequence number), so a run depends only on its seed. Tests
+//! print the seed; `KV_SEED=<n>` replays one.
+
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::pin::pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures::channel::oneshot;
+use futures::future::{BoxFuture, FutureExt};
+use kv_quorum::{
+    Coordinator, HintLimits, HintReplayer, Liveness, QuorumConfig, Replica, ReplicaRequest,
+    ReplicaResponse, ReplicaTransport, StaticRing, Timer, TransportError,
+};
+use kv_types::NodeId;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// The seeds a test runs: `KV_SEED` alone if set, else `default..default+count`.
+pub fn seeds(default: u64, count: u64) -> Vec<u64> {
+    match std::env::var("KV_SEED") {
+        Ok(s) => vec![s.parse().expect("KV_SEED must be a u64")],
+        Err(_) => (default..default + count).collect(),
+    }
+}
+
+type Reply = oneshot::Sender<Result<ReplicaResponse, TransportError>>;
+
+enum Event {
+    Deliver {
+        to: NodeId,
+        req: ReplicaRequest,
+        reply: Reply,
+    },
+    Reply {
+        answer: Result<ReplicaResponse, TransportError>,
+        reply: Reply,
+    },
+    Wake(oneshot::Sender<()>),
+}
+
+/// Faults injected at one node.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Fault {
+    /// Messages to it are refused (it crashed or is cut off).
+    pub down: bool,
+    /// Extra latency of every message to and from it, in ms.
+    pub slow_ms: u64,
+    /// Chance that a request to it, or its reply, silently vanishes.
+    pub drop: f64,
+}
+
+struct State {
+    now_ms: u64,
+    seq: u64,
+    queue: BTreeMap<(u64, u64), Event>,
+    replicas: BTreeMap<NodeId, Arc<Replica>>,
+    faults: BTreeMap<NodeId, Fault>,
+    /// Nodes the failure detector reports dead.
+    suspected: BTreeSet<NodeId>,
+    rng: ChaCha8Rng,
+    /// Reply channels of vanished messages, kept so their futures stay
+    /// pending until a timeout, as a lost packet would.
+    black_hole: Vec<Reply>,
+    delivered: u64,
+}
+
+impl State {
+    fn schedule(&mut self, delay_ms: u64, event: Event) {
+        self.seq += 1;
+        self.queue.insert((self.now_ms + delay_ms, self.seq), event);
+    }
+
+    fn latency(&mut self, node: NodeId) -> u64 {
+        let slow = self.faults.get(&node).map_or(0, |f| f.slow_ms);
+        1 + self.rng.random_range(0..3) + slow
+    }
+
+    fn drops(&mut self, node: NodeId) -> bool {
+        let p = self.faults.get(&node).map_or(0.0, |f| f.drop);
+        p > 0.0 && self.rng.random_bool(p)
+    }
+}
+
+/// The simulated cluster.
+#[derive(Clone)]
+pub struct Sim {
+    state: Arc<Mutex<State>>,
+    pub seed: u64,
+    pub nodes: Vec<NodeId>,
+    pub ring: Arc<StaticRing>,
+}
+
+impl Sim {
+    /// A cluster of `nodes` replicas (ids 1..=nodes) with default hint limits.
+    pub fn new(seed: u64, nodes: u64) -> Self {
+        Self::with_hint_limits(seed, nodes, HintLimits::default())
+    }
+
+    pub fn with_hint_limits(seed: u64, nodes: u64, limits: HintLimits) -> Self {
+        println!("simulation seed {seed} (replay with KV_SEED={seed})");
+        let ids: Vec<NodeId> = (1..=nodes).map(NodeId).collect();
+        let replicas = ids
+            .iter()
+            .map(|&id| (id, Arc::new(Replica::in_memory(id, limits))))
+            .collect();
+        Self {
+            state: Arc::new(Mutex::new(State {
+                now_ms: 0,
+                seq: 0,
+                queue: BTreeMap::new(),
+                replicas,
+                faults: BTreeMap::new(),
+                suspected: BTreeSet::new(),
+                rng: ChaCha8Rng::seed_from_u64(seed),
+                black_hole: Vec::new(),
+                delivered: 0,
+            })),
+            seed,
+            ring: Arc::new(StaticRing::new(ids.iter().copied())),
+            nodes: ids,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap()
+    }
+
+    pub fn replica(&self, id: NodeId) -> Arc<Replica> {
+        self.lock().replicas[&id].clone()
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.lock().now_ms
+    }
+
+    /// Replaces the faults of `node`.
+    pub fn set_fault(&self, node: NodeId, fault: Fault) {
+        self.lock().faults.insert(node, fault);
+    }
+
+    /// The node crashes, and the failure detector notices.
+    pub fn crash(&self, node: NodeId) {
+        let mut s = self.lock();
+        s.faults.entry(node).or_default().down = true;
+        s.suspected.insert(node);
+    }
+
+    /// The node is cut off, but the failure detector has not noticed.
+    pub fn partition(&self, node: NodeId) {
+        self.lock().faults.entry(node).or_default().down = true;
+    }
+
+    /// All faults of `node` end and it is reported alive.
+    pub fn heal(&self, node: NodeId) {
+        let mut s = self.lock();
+        s.faults.remove(&node);
+        s.suspected.remove(&node);
+    }
+
+    /// A random number from the simulation's RNG.
+    pub fn random(&self, below: u64) -> u64 {
+        self.lock().rng.random_range(0..below)
+    }
+
+    pub fn coordinator(&self, local: NodeId, config: QuorumConfig) -> Coordinator {
+        Coordinator::new(
+            local,
+            config,
+            self.ring.clone(),
+            Arc::new(self.clone()),
+            Arc::new(self.clone()),
+            Arc::new(self.clone()),
+        )
+        .unwrap()
+    }
+
+    pub fn replayer(&self, node: NodeId) -> HintReplayer {
+        HintReplayer::new(
+            self.replica(node),
+            Arc::new(self.clone()),
+            Arc::new(self.clone()),
+            Duration::from_millis(100),
+            16,
+        )
+    }
+
+    /// Processes the earliest event; false if there is none.
+    fn step(&self) -> bool {
+        let mut s = self.lock();
+        let Some(((at, _), event)) = s.queue.pop_first() else {
+            return false;
+        };
+        s.now_ms = at;
+        match event {
+            Event::Deliver { to, req, reply } => {
+                let Some(replica) = s.replicas.get(&to).cloned() else {
+                    return true;
+                };
+                drop(s);
+                // Handled outside the lock, as a real replica would be.
+                let answer = Ok(replica.handle(req));
+                let mut s = self.lock();
+                s.delivered += 1;
+                if s.drops(to) {
+                    s.black_hole.push(reply);
+                } else {
+                    let d = s.latency(to);
+                    s.schedule(d, Event::Reply { answer, reply });
+                }
+            }
+            Event::Reply { answer, reply } => {
+                let _ = reply.send(answer);
+            }
+            Event::Wake(tx) => {
+                let _ = tx.send(());
+            }
+        }
+        true
+    }
+
+    /// Runs `fut` to completion on virtual time; panics if it can never
+    /// finish (no event left while it waits).
+    pub fn run<F: Future>(&self, fut: F) -> F::Output {
+        let mut fut = pin!(fut);
+        let waker = futures::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        loop {
+            if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+                return out;
+            }
+            assert!(self.step(), "simulation stalled (seed {})", self.seed);
+        }
+    }
+
+    /// Processes every queued event: lets background messages (async read
+    /// repair, writes beyond W) arrive.
+    pub fn settle(&self) {
+        while self.step() {}
+    }
+}
+
+impl ReplicaTransport for Sim {
+    fn call(
+        &self,
+        to: NodeId,
+        req: ReplicaRequest,
+    ) -> BoxFuture<'static, Result<ReplicaResponse, TransportError>> {
+        let (tx, rx) = oneshot::channel();
+        let mut s = self.lock();
+        let fault = s.faults.get(&to).copied().unwrap_or_default();
+        let d = s.latency(to);
+        if fault.down {
+            s.schedule(
+                d,
+                Event::Reply {
+                    answer: Err(TransportError::Unreachable { node: to }),
+                    reply: tx,
+                },
+            );
+        } else if s.drops(to) {
+            s.black_hole.push(tx);
+        } else {
+            s.schedule(d, Event::Deliver { to, req, reply: tx });
+        }
+        rx.map(move |r| {
+            r.unwrap_or_else(|_| {
+                Err(TransportError::Lost {
+                    node: to,
+                    detail: "simulation dropped the reply".into(),
+                })
+            })
+        })
+        .boxed()
+    }
+}
+
+impl Timer for Sim {
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        let (tx, rx) = oneshot::channel();
+        let ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX / 2);
+        self.lock().schedule(ms, Event::Wake(tx));
+        rx.map(|_| ()).boxed()
+    }
+}
+
+impl Liveness for Sim {
+    fn is_alive(&self, node: NodeId) -> bool {
+        !self.lock().suspected.contains(&node)
+    }
+}
+
+/// A config for tests: N=3, R=2, W=2, 100 ms timeout.
+pub fn config() -> QuorumConfig {
+    QuorumConfig {
+        timeout: Duration::from_millis(100),
+        ..QuorumConfig::default()
+    }
+}
+
+/// Home replicas of `key` in the simulation.
+pub fn home(sim: &Sim, key: &[u8]) -> Vec<NodeId> {
+    use kv_quorum::Placement;
+    sim.ring.preference_list(key, 3)
+}

@@ -1,0 +1,173 @@
+//! Strict quorums: too few home replicas answers `Unavailable`; a write that
+//! reached some replicas but fewer than W is indeterminate, not failed.
+
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns are test code too
+
+mod common;
+
+use bytes::Bytes;
+use common::{Fault, Sim, config, home, seeds};
+use kv_quorum::{Consistency, QuorumError, RequestOptions};
+
+#[test]
+fn two_of_three_down_answers_unavailable() {
+    for seed in seeds(500, 5) {
+        let sim = Sim::new(seed, 5);
+        let h = home(&sim, b"k");
+        sim.crash(h[1]);
+        sim.crash(h[2]);
+        let c = sim.coordinator(h[0], config());
+        let opts = RequestOptions::default();
+        let err = sim
+            .run(c.put(b"k", Bytes::from_static(b"v"), None, opts))
+            .unwrap_err();
+        assert_eq!(
+            err,
+            QuorumError::Unavailable {
+                required: 2,
+                alive: 1
+            },
+            "seed {seed}"
+        );
+        let err = sim.run(c.get(b"k", opts)).unwrap_err();
+        assert_eq!(
+            err,
+            QuorumError::Unavailable {
+                required: 2,
+                alive: 1
+            },
+            "seed {seed}"
+        );
+        // Nothing was written anywhere.
+        for &n in &h {
+            assert!(sim.replica(n).read(b"k").unwrap().siblings().is_empty());
+        }
+        // ONE still works on the survivor.
+        let one = RequestOptions::with(Consistency::One);
+        sim.run(c.put(b"k", Bytes::from_static(b"v"), None, one))
+            .unwrap();
+        assert!(sim.run(c.get(b"k", one)).unwrap().is_found());
+    }
+}
+
+#[test]
+fn write_short_of_w_is_indeterminate() {
+    let sim = Sim::new(600, 3);
+    let h = home(&sim, b"k");
+    // Cut off but not yet suspected: the coordinator tries and fails.
+    sim.partition(h[1]);
+    sim.partition(h[2]);
+    let c = sim.coordinator(h[0], config());
+    let err = sim
+        .run(c.put(
+            b"k",
+            Bytes::from_static(b"v"),
+            None,
+            RequestOptions::default(),
+        ))
+        .unwrap_err();
+    assert_eq!(
+        err,
+        QuorumError::Indeterminate {
+            acked: 1,
+            required: 2
+        }
+    );
+    // It did reach one replica, so a read of all three, once the others
+    // heal, sees it: the write was not failed.
+    sim.heal(h[1]);
+    sim.heal(h[2]);
+    let got = sim
+        .run(c.get(b"k", RequestOptions::with(Consistency::All)))
+        .unwrap();
+    assert_eq!(got.siblings, vec![Bytes::from_static(b"v")]);
+}
+
+#[test]
+fn silent_replicas_make_the_write_time_out_with_its_ack_count() {
+    let sim = Sim::new(700, 3);
+    let h = home(&sim, b"k");
+    for &n in &h[1..] {
+        sim.set_fault(
+            n,
+            Fault {
+                drop: 1.0,
+                ..Fault::default()
+            },
+        );
+    }
+    let c = sim.coordinator(h[0], config());
+    let start = sim.now_ms();
+    let err = sim
+        .run(c.put(
+            b"k",
+            Bytes::from_static(b"v"),
+            None,
+            RequestOptions::default(),
+        ))
+        .unwrap_err();
+    assert_eq!(
+        err,
+        QuorumError::Timeout {
+            acked: 1,
+            required: 2
+        }
+    );
+    assert_eq!(sim.now_ms() - start, 100, "answers exactly at the timeout");
+}
+
+#[test]
+fn slow_replicas_still_make_the_quorum_within_the_timeout() {
+    let sim = Sim::new(800, 3);
+    let h = home(&sim, b"k");
+    sim.set_fault(
+        h[1],
+        Fault {
+            slow_ms: 30,
+            ..Fault::default()
+        },
+    );
+    sim.set_fault(
+        h[2],
+        Fault {
+            slow_ms: 500,
+            ..Fault::default()
+        },
+    );
+    let c = sim.coordinator(h[0], config());
+    sim.run(c.put(
+        b"k",
+        Bytes::from_static(b"v"),
+        None,
+        RequestOptions::default(),
+    ))
+    .unwrap();
+    let err = sim
+        .run(c.put(
+            b"k",
+            Bytes::from_static(b"w"),
+            None,
+            RequestOptions::with(Consistency::All),
+        ))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            QuorumError::Timeout {
+                acked: 2,
+                required: 3
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn consistency_beyond_n_is_refused() {
+    let sim = Sim::new(900, 3);
+    let c = sim.coordinator(sim.nodes[0], config());
+    let err = sim
+        .run(c.get(b"k", RequestOptions::with(Consistency::Explicit(4))))
+        .unwrap_err();
+    assert_eq!(err, QuorumError::InvalidConsistency { requested: 4, n: 3 });
+}

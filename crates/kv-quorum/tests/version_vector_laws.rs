@@ -1,0 +1,139 @@
+//! Laws of version vectors and sibling sets, by property test: merge is
+//! commutative, associative and idempotent; `descends` is a partial order;
+//! and sibling sets agree with a simple model of which writes survive.
+
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns are test code too
+
+use std::collections::BTreeSet;
+
+use bytes::Bytes;
+use kv_quorum::{SiblingSet, VersionVector};
+use kv_types::NodeId;
+use proptest::prelude::*;
+
+fn vv() -> impl Strategy<Value = VersionVector> {
+    proptest::collection::vec((0u64..5, 0u64..6), 0..6)
+        .prop_map(|e| e.into_iter().map(|(a, c)| (NodeId(a), c)).collect())
+}
+
+fn merged(a: &VersionVector, b: &VersionVector) -> VersionVector {
+    let mut m = a.clone();
+    m.merge(b);
+    m
+}
+
+/// Histories of writes on a few replicas with occasional syncs, so that the
+/// resulting sibling sets are reachable states, not arbitrary data.
+#[derive(Debug, Clone)]
+enum Op {
+    /// Replica `r` applies a write with the context of replica `ctx_of`'s
+    /// current state (or a blind write).
+    Write { r: usize, ctx_of: Option<usize> },
+    /// Replica `to` merges replica `from`'s state.
+    Sync { from: usize, to: usize },
+}
+
+fn ops() -> impl Strategy<Value = Vec<Op>> {
+    let op = prop_oneof![
+        (0usize..3, proptest::option::of(0usize..3))
+            .prop_map(|(r, ctx_of)| Op::Write { r, ctx_of }),
+        (0usize..3, 0usize..3).prop_map(|(from, to)| Op::Sync { from, to }),
+    ];
+    proptest::collection::vec(op, 0..25)
+}
+
+/// Runs `ops`; also returns, per replica, the model: the set of write ids
+/// not yet superseded that the replica knows of.
+fn run(ops: &[Op]) -> (Vec<SiblingSet>, Vec<BTreeSet<u64>>) {
+    let mut sets = vec![SiblingSet::new(); 3];
+    // Model: each write has an id; `seen[r]` is every write id replica r
+    // knows, `live[r]` those not superseded. `covers[w]` = ids write w saw.
+    let mut seen: Vec<BTreeSet<u64>> = vec![BTreeSet::new(); 3];
+    let mut dead: Vec<BTreeSet<u64>> = vec![BTreeSet::new(); 3];
+    let mut next = 0u64;
+    for op in ops {
+        match *op {
+            Op::Write { r, ctx_of } => {
+                let (ctx, saw) = match ctx_of {
+                    Some(c) => (sets[c].clock().clone(), seen[c].clone()),
+                    None => (VersionVector::new(), BTreeSet::new()),
+                };
+                next += 1;
+                sets[r].update(&ctx, NodeId(r as u64), Some(Bytes::from(next.to_string())));
+                dead[r].extend(saw.iter().copied());
+                seen[r].extend(saw);
+                seen[r].insert(next);
+            }
+            Op::Sync { from, to } => {
+                let f = sets[from].clone();
+                sets[to].merge(&f);
+                let (s, d) = (seen[from].clone(), dead[from].clone());
+                seen[to].extend(s);
+                dead[to].extend(d);
+            }
+        }
+    }
+    let live = (0..3)
+        .map(|r| seen[r].difference(&dead[r]).copied().collect())
+        .collect();
+    (sets, live)
+}
+
+fn values(s: &SiblingSet) -> BTreeSet<u64> {
+    s.values()
+        .map(|v| std::str::from_utf8(v).unwrap().parse().unwrap())
+        .collect()
+}
+
+proptest! {
+    #[test]
+    fn vv_merge_is_commutative_associative_idempotent(a in vv(), b in vv(), c in vv()) {
+        prop_assert_eq!(merged(&a, &b), merged(&b, &a));
+        prop_assert_eq!(merged(&merged(&a, &b), &c), merged(&a, &merged(&b, &c)));
+        prop_assert_eq!(merged(&a, &a), a.clone());
+        // The merge is the least upper bound.
+        let m = merged(&a, &b);
+        prop_assert!(m.descends(&a) && m.descends(&b));
+    }
+
+    #[test]
+    fn descends_is_a_partial_order(a in vv(), b in vv(), c in vv()) {
+        prop_assert!(a.descends(&a));
+        if a.descends(&b) && b.descends(&a) {
+            prop_assert_eq!(&a, &b);
+        }
+        if a.descends(&b) && b.descends(&c) {
+            prop_assert!(a.descends(&c));
+        }
+    }
+
+    #[test]
+    fn sibling_set_merge_is_commutative_associative_idempotent(ops in ops()) {
+        let (s, _) = run(&ops);
+        let m = |x: &SiblingSet, y: &SiblingSet| { let mut z = x.clone(); z.merge(y); z };
+        prop_assert_eq!(m(&s[0], &s[1]), m(&s[1], &s[0]));
+        prop_assert_eq!(m(&m(&s[0], &s[1]), &s[2]), m(&s[0], &m(&s[1], &s[2])));
+        prop_assert_eq!(m(&s[0], &s[0]), s[0].clone());
+        let all = m(&m(&s[0], &s[1]), &s[2]);
+        for x in &s {
+            prop_assert!(all.covers(x));
+        }
+    }
+
+    #[test]
+    fn surviving_siblings_match_the_model(ops in ops()) {
+        let (sets, live) = run(&ops);
+        for r in 0..3 {
+            prop_assert_eq!(values(&sets[r]), live[r].clone(), "replica {}", r);
+        }
+        // After everyone syncs, exactly the writes nobody superseded remain.
+        let mut all = SiblingSet::new();
+        for s in &sets { all.merge(s); }
+        let union_live: BTreeSet<u64> = {
+            let mut full = ops.clone();
+            for from in 0..3 { full.push(Op::Sync { from, to: 0 }); }
+            run(&full).1[0].clone()
+        };
+        prop_assert_eq!(values(&all), union_live);
+    }
+}
