@@ -1,0 +1,171 @@
+//! `Options` and `Durability`: every limit of the engine, with its default.
+
+use std::time::Duration;
+
+use crate::error::LsmError;
+
+/// When an acknowledged write reaches stable storage.
+///
+/// The default is [`Durability::Sync`]: the first promise of this engine is
+/// never to lose an acknowledged write, so a node that wants to trade that
+/// for speed must say so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `put` returns only after its WAL record is on disk (`fdatasync`).
+    /// Concurrent writers share one `fdatasync` (group commit).
+    #[default]
+    Sync,
+    /// WAL records are buffered and a background thread writes and
+    /// `fdatasync`s them every interval: a crash loses at most about one
+    /// interval of acknowledged writes.
+    Periodic(Duration),
+    /// WAL records are buffered and written when the buffer fills, on
+    /// [`sync`](kv_types::Storage::sync), at memtable rotation and on close.
+    /// A crash loses whatever was not yet written.
+    None,
+}
+
+/// Largest key accepted, in bytes.
+pub const KEY_LEN_MAX: usize = 64 * 1024;
+/// Largest metadata accepted, in bytes.
+pub const META_LEN_MAX: usize = 64 * 1024;
+/// Largest value accepted, in bytes.
+pub const VALUE_LEN_MAX: usize = 16 * 1024 * 1024;
+
+/// Configuration of an [`LsmStorage`](crate::LsmStorage).
+///
+/// Memory is bounded by `memtable_bytes * (1 + immutable_memtables_max)` for
+/// memtables plus `block_cache_bytes` for cached blocks, plus the in-memory
+/// index and Bloom filter of each table (about 1.3 bytes per key at the
+/// default false-positive rate, and one index entry per block).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Options {
+    /// When acknowledged writes reach disk. Default: [`Durability::Sync`].
+    pub durability: Durability,
+    /// Size at which the active memtable becomes immutable and is flushed.
+    /// Default: 32 MiB.
+    pub memtable_bytes: usize,
+    /// Immutable memtables waiting for their flush before writers stall.
+    /// Default: 2.
+    pub immutable_memtables_max: usize,
+    /// Budget of the block cache. Default: 64 MiB.
+    pub block_cache_bytes: usize,
+    /// Target size of an SSTable data block. Default: 4 KiB.
+    pub block_bytes: usize,
+    /// Bloom filter false-positive rate. Default: 0.01.
+    pub bloom_false_positive_rate: f64,
+    /// Tables of one size tier merged together (size-tiered compaction).
+    /// Default: 4.
+    pub tier_fanout: usize,
+    /// Table count above which the newest tables are merged whatever their
+    /// sizes, which bounds read amplification. Default: 24.
+    pub tables_max: usize,
+    /// Bytes of WAL records buffered before a `write` to the file when the
+    /// durability is not `Sync`. Default: 256 KiB.
+    pub wal_buffer_bytes: usize,
+    /// Whether background compaction runs. Default: true.
+    pub background_compaction: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            durability: Durability::Sync,
+            memtable_bytes: 32 * 1024 * 1024,
+            immutable_memtables_max: 2,
+            block_cache_bytes: 64 * 1024 * 1024,
+            block_bytes: 4 * 1024,
+            bloom_false_positive_rate: 0.01,
+            tier_fanout: 4,
+            tables_max: 24,
+            wal_buffer_bytes: 256 * 1024,
+            background_compaction: true,
+        }
+    }
+}
+
+impl Options {
+    /// These options with `durability`.
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// These options with a memtable of `bytes`.
+    pub fn memtable_bytes(mut self, bytes: usize) -> Self {
+        self.memtable_bytes = bytes;
+        self
+    }
+
+    /// These options with a block cache of `bytes`.
+    pub fn block_cache_bytes(mut self, bytes: usize) -> Self {
+        self.block_cache_bytes = bytes;
+        self
+    }
+
+    /// These options with data blocks of about `bytes`.
+    pub fn block_bytes(mut self, bytes: usize) -> Self {
+        self.block_bytes = bytes;
+        self
+    }
+
+    /// These options with background compaction on or off.
+    pub fn background_compaction(mut self, on: bool) -> Self {
+        self.background_compaction = on;
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), LsmError> {
+        let bad = |name, detail: &str| {
+            Err(LsmError::InvalidOption {
+                name,
+                detail: detail.to_owned(),
+            })
+        };
+        if self.memtable_bytes < 4096 {
+            return bad("memtable_bytes", "must be at least 4096");
+        }
+        if self.immutable_memtables_max == 0 {
+            return bad("immutable_memtables_max", "must be at least 1");
+        }
+        if !(256..=1 << 20).contains(&self.block_bytes) {
+            return bad("block_bytes", "must be between 256 B and 1 MiB");
+        }
+        if !(self.bloom_false_positive_rate > 0.0 && self.bloom_false_positive_rate < 1.0) {
+            return bad("bloom_false_positive_rate", "must be in (0, 1)");
+        }
+        if self.tier_fanout < 2 {
+            return bad("tier_fanout", "must be at least 2");
+        }
+        if self.tables_max < self.tier_fanout {
+            return bad("tables_max", "must be at least tier_fanout");
+        }
+        if let Durability::Periodic(d) = self.durability
+            && d.is_zero()
+        {
+            return bad("durability", "a periodic interval must be positive");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_limits_are_checked() {
+        Options::default().validate().unwrap();
+        assert!(Options::default().memtable_bytes(10).validate().is_err());
+        assert!(Options::default().block_bytes(10).validate().is_err());
+        let o = Options {
+            tier_fanout: 1,
+            ..Options::default()
+        };
+        assert!(o.validate().is_err());
+        let o = Options::default().durability(Durability::Periodic(Duration::ZERO));
+        assert!(o.validate().is_err());
+        assert_eq!(Options::default().durability, Durability::Sync);
+    }
+}

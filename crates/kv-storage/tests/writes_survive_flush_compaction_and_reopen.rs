@@ -1,0 +1,109 @@
+//! Writes, overwrites and deletes read back the same through memtables,
+//! flushes, compactions and reopens.
+
+mod common;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use common::{key, open, small_options, value};
+use kv_storage::LsmStorage;
+use kv_types::{KeyRange, Record, Storage};
+
+#[test]
+fn writes_read_back_across_flushes_compactions_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 3000;
+    {
+        let db = open(dir.path(), small_options());
+        for i in 0..n {
+            db.put(key(i), value(i, 1)).unwrap();
+        }
+        for i in (0..n).step_by(3) {
+            db.put(key(i), value(i, 2)).unwrap();
+        }
+        for i in (0..n).step_by(5) {
+            db.delete(key(i), Bytes::from_static(b"tomb")).unwrap();
+        }
+        let s = db.stats();
+        assert!(s.flushes > 0, "{s:?}");
+        for i in 0..n {
+            let got = db.get(&key(i)).unwrap().unwrap();
+            let want = if i % 5 == 0 {
+                Record::tombstone(Bytes::from_static(b"tomb"))
+            } else if i % 3 == 0 {
+                value(i, 2)
+            } else {
+                value(i, 1)
+            };
+            assert_eq!(got, want, "key {i}");
+        }
+        db.close().unwrap();
+    }
+    let db = open(dir.path(), small_options());
+    assert_eq!(db.get(&key(1)).unwrap(), Some(value(1, 1)));
+    assert_eq!(db.get(&key(3)).unwrap(), Some(value(3, 2)));
+    assert!(db.get(&key(10)).unwrap().unwrap().is_tombstone());
+    assert_eq!(db.get(b"absent").unwrap(), None);
+    let all: Vec<_> = db.scan(KeyRange::all()).map(|r| r.unwrap()).collect();
+    assert_eq!(all.len(), n as usize);
+    assert!(all.windows(2).all(|w| w[0].0 < w[1].0));
+
+    // A full compaction with a watermark at the last sequence forgets every
+    // tombstone; with 0 it keeps them.
+    db.compact(0).unwrap();
+    assert!(db.get(&key(10)).unwrap().unwrap().is_tombstone());
+    db.compact(db.sequence()).unwrap();
+    assert_eq!(db.get(&key(10)).unwrap(), None);
+    assert_eq!(db.get(&key(3)).unwrap(), Some(value(3, 2)));
+    assert_eq!(db.stats().tables, 1);
+    let live = db.scan(KeyRange::all()).count();
+    assert_eq!(live, (0..n).filter(|i| i % 5 != 0).count());
+}
+
+#[test]
+fn usable_as_a_shared_trait_object_with_concurrent_writers() {
+    let dir = tempfile::tempdir().unwrap();
+    let db: Arc<dyn Storage> = Arc::new(LsmStorage::open(dir.path(), small_options()).unwrap());
+    let threads: Vec<_> = (0..4u64)
+        .map(|t| {
+            let db = db.clone();
+            std::thread::spawn(move || {
+                for i in 0..500 {
+                    db.put(key(t * 1000 + i), value(i, t)).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    for t in 0..4 {
+        for i in 0..500 {
+            assert_eq!(db.get(&key(t * 1000 + i)).unwrap(), Some(value(i, t)));
+        }
+    }
+    let r: Vec<_> = db
+        .range(KeyRange::half_open(key(1000), key(1010)))
+        .unwrap()
+        .map(|r| r.unwrap().0)
+        .collect();
+    assert_eq!(r, (1000..1010).map(key).collect::<Vec<_>>());
+}
+
+#[test]
+fn oversized_input_is_refused_and_closed_engine_refuses_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path(), small_options());
+    let big = Bytes::from(vec![0u8; kv_storage::KEY_LEN_MAX + 1]);
+    let e = db.put(big, value(1, 1)).unwrap_err();
+    assert!(
+        matches!(e, kv_storage::LsmError::TooLarge { what: "key", .. }),
+        "{e}"
+    );
+    db.close().unwrap();
+    let e = db.put(key(1), value(1, 1)).unwrap_err();
+    assert!(matches!(e, kv_storage::LsmError::Closed { .. }), "{e}");
+    // Reads still work after close.
+    assert_eq!(db.get(&key(1)).unwrap(), None);
+}
