@@ -346,6 +346,10 @@ impl Client {
                     return Ok(conn);
                 }
                 Err(e @ ClientError::Refused { .. }) => return Err(e),
+                Err(ClientError::NoNodeReachable { tried: why }) => {
+                    tracing::debug!(%addr, ?why, "node unreachable; trying the next");
+                    tried.extend(why);
+                }
                 Err(e) => {
                     tracing::debug!(%addr, error = %e, "node unreachable; trying the next");
                     tried.push((addr.clone(), e.to_string()));

@@ -61,8 +61,7 @@ pub(crate) fn primary_moves(old: &Ring, new: &Ring) -> Vec<RangeMove> {
     }
     if moves.len() > 1 {
         let (first, last) = (moves[0], moves[moves.len() - 1]);
-        if last.range.end == first.range.start && last.from == first.from && last.to == first.to
-        {
+        if last.range.end == first.range.start && last.from == first.from && last.to == first.to {
             moves[0].range.start = last.range.start;
             moves.pop();
         }
@@ -110,7 +109,10 @@ mod tests {
 
     #[test]
     fn merged_bounds_are_distinct_and_sorted() {
-        assert_eq!(merged_bounds(&[1, 3, 3, 9], &[2, 3, 10]), vec![1, 2, 3, 9, 10]);
+        assert_eq!(
+            merged_bounds(&[1, 3, 3, 9], &[2, 3, 10]),
+            vec![1, 2, 3, 9, 10]
+        );
         assert_eq!(merged_bounds(&[], &[4]), vec![4]);
     }
 }

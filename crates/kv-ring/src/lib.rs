@@ -78,8 +78,7 @@ pub use hash::{Token, key_hash};
 pub use placement::{PreferenceList, Successors};
 pub use range::{RangeMove, TokenRange};
 pub use ring::{
-    DEFAULT_VNODES_PER_WEIGHT, NewNode, NodeSpec, RING_FORMAT_VERSION, Ring, RingConfig,
-    RingState,
+    DEFAULT_VNODES_PER_WEIGHT, NewNode, NodeSpec, RING_FORMAT_VERSION, Ring, RingConfig, RingState,
 };
 
 /// The most nodes a ring holds. Node indices are kept in `u32`s; the bound

@@ -17,10 +17,21 @@ fn check_moves(before: &Ring, after: &Ring, moves: &[RangeMove], extra: &[u64]) 
         let (old, new) = (model_owner(before, h), model_owner(after, h));
         let covering: Vec<&RangeMove> = moves.iter().filter(|m| m.range.contains(h)).collect();
         if old == new || old.is_none() || new.is_none() {
-            assert!(covering.is_empty(), "{h:?} did not change owner but {covering:?} covers it");
+            assert!(
+                covering.is_empty(),
+                "{h:?} did not change owner but {covering:?} covers it"
+            );
         } else {
-            assert_eq!(covering.len(), 1, "{h:?} changed {old:?}->{new:?}; covered by {covering:?}");
-            assert_eq!((Some(covering[0].from), Some(covering[0].to)), (old, new), "at {h:?}");
+            assert_eq!(
+                covering.len(),
+                1,
+                "{h:?} changed {old:?}->{new:?}; covered by {covering:?}"
+            );
+            assert_eq!(
+                (Some(covering[0].from), Some(covering[0].to)),
+                (old, new),
+                "at {h:?}"
+            );
         }
     }
 }
@@ -98,5 +109,9 @@ fn replacing_the_only_node_moves_the_whole_ring() {
     let moves = Ring::primary_moves(&a, &b);
     let total: f64 = moves.iter().map(|m| m.range.fraction()).sum();
     assert!((total - 1.0).abs() < 1e-12, "{moves:?}");
-    assert!(moves.iter().all(|m| m.from == NodeId(1) && m.to == NodeId(2)));
+    assert!(
+        moves
+            .iter()
+            .all(|m| m.from == NodeId(1) && m.to == NodeId(2))
+    );
 }

@@ -11,14 +11,14 @@
 //! The length is checked against `frame_len_max` as soon as its four bytes
 //! arrive, before any buffer is reserved for the payload, so a peer that
 //! announces a huge frame costs nothing but an error. A partial frame decodes
-//! to `Ok(None)` and waits for more bytes. Integrity is left to TCP; the
+//! to `Ok(None)` and waits for more bytes; the codec remembers a header it
+//! has consumed until its payload is complete. Integrity is left to TCP; the
 //! on-disk formats carry their own checksums.
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, BufMut, BytesMut};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio_util::codec::length_delimited::LengthDelimitedCodecError;
-use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
+use tokio_util::codec::{Decoder, Encoder};
 
 /// Default bound on one frame's payload: 16 MiB. It must hold the largest
 /// answer, a full sibling set of maximum-size values.
@@ -41,41 +41,28 @@ pub enum WireError {
     Malformed(#[from] postcard::Error),
     /// The connection failed.
     #[error("connection I/O failed: {0}")]
-    Io(std::io::Error),
-}
-
-impl From<std::io::Error> for WireError {
-    fn from(e: std::io::Error) -> Self {
-        if e.get_ref()
-            .is_some_and(|inner| inner.is::<LengthDelimitedCodecError>())
-        {
-            // The codec says only that the frame is too big; the exact length
-            // has been skipped, unread.
-            return WireError::FrameTooLarge { len: 0, max: 0 };
-        }
-        WireError::Io(e)
-    }
+    Io(#[from] std::io::Error),
 }
 
 /// A codec that reads frames of `In` and writes frames of `Out`.
 #[derive(Debug)]
 pub struct WireCodec<In, Out> {
-    inner: LengthDelimitedCodec,
     frame_len_max: usize,
+    /// The length of the frame whose header has been read, while its payload
+    /// is still arriving.
+    pending_len: Option<usize>,
     _types: std::marker::PhantomData<fn(Out) -> In>,
 }
+
+/// Bytes of the length prefix.
+const HEADER_LEN: usize = 4;
 
 impl<In, Out> WireCodec<In, Out> {
     /// A codec whose frames are at most `frame_len_max` bytes of payload.
     pub fn new(frame_len_max: usize) -> Self {
-        let inner = LengthDelimitedCodec::builder()
-            .length_field_type::<u32>()
-            .big_endian()
-            .max_frame_length(frame_len_max)
-            .new_codec();
         Self {
-            inner,
-            frame_len_max,
+            frame_len_max: frame_len_max.min(u32::MAX as usize),
+            pending_len: None,
             _types: std::marker::PhantomData,
         }
     }
@@ -89,8 +76,8 @@ impl<In, Out> WireCodec<In, Out> {
     /// switch from the handshake to the message types.
     pub fn retype<In2, Out2>(self) -> WireCodec<In2, Out2> {
         WireCodec {
-            inner: self.inner,
             frame_len_max: self.frame_len_max,
+            pending_len: self.pending_len,
             _types: std::marker::PhantomData,
         }
     }
@@ -101,19 +88,32 @@ impl<In: DeserializeOwned, Out> Decoder for WireCodec<In, Out> {
     type Error = WireError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<In>, WireError> {
-        if src.len() >= 4 {
-            let len = u32::from_be_bytes([src[0], src[1], src[2], src[3]]) as usize;
-            if len > self.frame_len_max {
-                return Err(WireError::FrameTooLarge {
-                    len,
-                    max: self.frame_len_max,
-                });
+        let len = match self.pending_len {
+            Some(len) => len,
+            None => {
+                let Some(header) = src.get(..HEADER_LEN) else {
+                    return Ok(None);
+                };
+                let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
+                // Checked before anything is reserved for the payload.
+                if len > self.frame_len_max {
+                    return Err(WireError::FrameTooLarge {
+                        len,
+                        max: self.frame_len_max,
+                    });
+                }
+                src.advance(HEADER_LEN);
+                src.reserve(len.saturating_sub(src.len()));
+                self.pending_len = Some(len);
+                len
             }
+        };
+        if src.len() < len {
+            return Ok(None);
         }
-        match self.inner.decode(src)? {
-            Some(frame) => Ok(Some(postcard::from_bytes(&frame)?)),
-            None => Ok(None),
-        }
+        self.pending_len = None;
+        let payload = src.split_to(len);
+        Ok(Some(postcard::from_bytes(&payload)?))
     }
 }
 
@@ -121,14 +121,47 @@ impl<In, Out: Serialize> Encoder<Out> for WireCodec<In, Out> {
     type Error = WireError;
 
     fn encode(&mut self, item: Out, dst: &mut BytesMut) -> Result<(), WireError> {
-        let payload = postcard::to_stdvec(&item)?;
-        if payload.len() > self.frame_len_max {
+        // Serialize straight into `dst` behind a placeholder length, then
+        // fill the length in; on any failure `dst` is left as it was.
+        let start = dst.len();
+        dst.put_u32(0);
+        if let Err(e) = postcard::serialize_with_flavor(&item, Appender { buf: dst }) {
+            dst.truncate(start);
+            return Err(e.into());
+        }
+        let len = dst.len() - start - HEADER_LEN;
+        if len > self.frame_len_max {
+            dst.truncate(start);
             return Err(WireError::FrameTooLarge {
-                len: payload.len(),
+                len,
                 max: self.frame_len_max,
             });
         }
-        self.inner.encode(Bytes::from(payload), dst)?;
+        // The bound above is at most u32::MAX, so the length fits.
+        dst[start..start + HEADER_LEN].copy_from_slice(&(len as u32).to_be_bytes());
+        Ok(())
+    }
+}
+
+/// A postcard output that appends to a `BytesMut`, copying slices whole.
+struct Appender<'a> {
+    buf: &'a mut BytesMut,
+}
+
+impl postcard::ser_flavors::Flavor for Appender<'_> {
+    type Output = ();
+
+    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
+        self.buf.put_u8(byte);
+        Ok(())
+    }
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.buf.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
         Ok(())
     }
 }
@@ -154,6 +187,17 @@ mod tests {
             let mut fresh = Codec::new(1024);
             assert!(fresh.decode(&mut partial).unwrap().is_none(), "cut {cut}");
         }
+        // A frame that arrives a byte at a time decodes once, whole.
+        let mut trickle = Codec::new(1024);
+        let mut trickle_buf = BytesMut::new();
+        let mut decoded = Vec::new();
+        for &b in whole.iter() {
+            trickle_buf.put_u8(b);
+            if let Some(v) = trickle.decode(&mut trickle_buf).unwrap() {
+                decoded.push(v);
+            }
+        }
+        assert_eq!(decoded, vec![vec![1, 2, 3], vec![4]]);
         assert_eq!(codec.decode(&mut buf).unwrap(), Some(vec![1, 2, 3]));
         assert_eq!(codec.decode(&mut buf).unwrap(), Some(vec![4]));
         assert_eq!(codec.decode(&mut buf).unwrap(), None);

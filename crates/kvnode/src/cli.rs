@@ -27,7 +27,7 @@ pub struct ClientArgs {
     pub timeout_s: u64,
     /// Print the causal context too (hex), to pass to a later put or delete.
     #[arg(long)]
-    pub context: bool,
+    pub show_context: bool,
 }
 
 /// Runs a CLI future on a small runtime.
@@ -48,7 +48,7 @@ async fn connect(args: &ClientArgs) -> Result<Client> {
 pub async fn get(args: ClientArgs, key: String) -> Result<()> {
     let client = connect(&args).await?;
     let read = client.get(key.clone()).await?;
-    if args.context {
+    if args.show_context {
         println!("context: {}", hex(&read.context.0));
     }
     if read.siblings.is_empty() {
@@ -60,6 +60,16 @@ pub async fn get(args: ClientArgs, key: String) -> Result<()> {
     Ok(())
 }
 
+/// The context to write with: the one given, or, for a plain command-line
+/// write, the one a fresh read returns, so that the write replaces what is
+/// there instead of becoming a sibling of it.
+async fn context_for(client: &Client, key: &str, given: Option<String>) -> Result<Context> {
+    match given {
+        Some(hex) => unhex(&hex),
+        None => Ok(client.get(key.to_owned()).await?.context),
+    }
+}
+
 /// `kvnode put KEY VALUE`
 pub async fn put(
     args: ClientArgs,
@@ -68,8 +78,8 @@ pub async fn put(
     context: Option<String>,
 ) -> Result<()> {
     let client = connect(&args).await?;
-    let context = context.map(|c| unhex(&c)).transpose()?;
-    client.put(key, value, context.as_ref()).await?;
+    let context = context_for(&client, &key, context).await?;
+    client.put(key, value, Some(&context)).await?;
     println!("ok");
     Ok(())
 }
@@ -77,8 +87,8 @@ pub async fn put(
 /// `kvnode delete KEY`
 pub async fn delete(args: ClientArgs, key: String, context: Option<String>) -> Result<()> {
     let client = connect(&args).await?;
-    let context = context.map(|c| unhex(&c)).transpose()?;
-    client.delete(key, context.as_ref()).await?;
+    let context = context_for(&client, &key, context).await?;
+    client.delete(key, Some(&context)).await?;
     println!("ok");
     Ok(())
 }

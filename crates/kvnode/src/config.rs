@@ -19,6 +19,11 @@ use serde::Deserialize;
 
 /// Default address for clients and peers.
 pub const LISTEN_DEFAULT: &str = "127.0.0.1:7000";
+/// Largest weight: a node gets 64 ring tokens per unit, and gossip carries
+/// at most 1024 tokens per node.
+pub const WEIGHT_MAX: u32 = 16;
+/// Default gossip round interval.
+pub const GOSSIP_INTERVAL_MS_DEFAULT: u64 = 1000;
 /// Default data directory, relative to the working directory.
 pub const DATA_DIR_DEFAULT: &str = "kvnode-data";
 
@@ -69,6 +74,9 @@ pub struct NodeArgs {
     /// Log format: `text` or `json`.
     #[arg(long, env = "KVNODE_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// Gossip round interval in milliseconds; failure detection scales with it.
+    #[arg(long, env = "KVNODE_GOSSIP_INTERVAL_MS")]
+    pub gossip_interval_ms: Option<u64>,
 }
 
 /// The TOML file: the same options, plus limits.
@@ -88,6 +96,7 @@ pub struct FileConfig {
     mode: Option<Mode>,
     durability: Option<Durability>,
     log_format: Option<LogFormat>,
+    gossip_interval_ms: Option<u64>,
     #[serde(default)]
     limits: Limits,
 }
@@ -225,6 +234,8 @@ pub struct Config {
     pub durability: Durability,
     /// Log format.
     pub log_format: LogFormat,
+    /// Gossip round interval, in milliseconds.
+    pub gossip_interval_ms: u64,
     /// Limits.
     pub limits: Limits,
 }
@@ -272,7 +283,7 @@ impl Config {
                 .or(file.cluster)
                 .unwrap_or_else(|| "default".to_owned()),
             zone: args.zone.clone().or(file.zone),
-            weight: args.weight.or(file.weight).unwrap_or(100),
+            weight: args.weight.or(file.weight).unwrap_or(1),
             n: args.n.or(file.n).unwrap_or(n_default),
             r: args.r.or(file.r).unwrap_or(rw_default),
             w: args.w.or(file.w).unwrap_or(rw_default),
@@ -285,6 +296,10 @@ impl Config {
                 .log_format
                 .or(file.log_format)
                 .unwrap_or(LogFormat::Text),
+            gossip_interval_ms: args
+                .gossip_interval_ms
+                .or(file.gossip_interval_ms)
+                .unwrap_or(GOSSIP_INTERVAL_MS_DEFAULT),
             limits: file.limits,
         };
         config.validate()?;
@@ -299,8 +314,11 @@ impl Config {
         if r > n || w > n {
             bail!("r and w cannot exceed n (got n={n}, r={r}, w={w})");
         }
-        if self.weight == 0 {
-            bail!("weight must be at least 1");
+        if self.weight == 0 || self.weight > WEIGHT_MAX {
+            bail!("weight must be between 1 and {WEIGHT_MAX}");
+        }
+        if !(10..=60_000).contains(&self.gossip_interval_ms) {
+            bail!("gossip_interval_ms must be between 10 and 60000");
         }
         if self.cluster.is_empty() || self.cluster.len() > kv_wire::CLUSTER_NAME_LEN_MAX {
             bail!(

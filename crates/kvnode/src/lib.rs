@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod config;
 pub mod identity;
+pub mod membership;
 pub mod node;
 pub mod server;
 pub mod transport;

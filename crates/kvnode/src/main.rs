@@ -37,7 +37,8 @@ enum Command {
         /// The key.
         key: String,
     },
-    /// Write a value.
+    /// Write a value, replacing what a read sees now (or, with --context,
+    /// what an earlier read saw).
     Put {
         #[command(flatten)]
         client: ClientArgs,
@@ -45,17 +46,17 @@ enum Command {
         key: String,
         /// The value.
         value: String,
-        /// Causal context printed by `get --context`, to supersede what it read.
+        /// Causal context printed by `get --show-context`, to supersede what it read.
         #[arg(long)]
         context: Option<String>,
     },
-    /// Delete a key.
+    /// Delete a key, as `put` replaces one.
     Delete {
         #[command(flatten)]
         client: ClientArgs,
         /// The key.
         key: String,
-        /// Causal context printed by `get --context`.
+        /// Causal context printed by `get --show-context`.
         #[arg(long)]
         context: Option<String>,
     },
@@ -113,5 +114,25 @@ fn init_logging(format: LogFormat) {
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn no_arguments_means_serve() {
+        let cli = Cli::try_parse_from(["kvnode"]).unwrap();
+        assert!(cli.command.is_none());
+        let cli = Cli::try_parse_from(["kvnode", "put", "k", "v", "--context", "00"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Put { .. })));
     }
 }

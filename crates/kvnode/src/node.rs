@@ -1,11 +1,383 @@
 //! Composition: builds a node from its configuration and runs it.
+//!
+//! ```text
+//!  clients ─┐                           ┌─> Coordinator ──> ReplicaLink ──┐
+//!           ├─> server (TCP front) ─────┤                                 ├─> TcpTransport ─> peers
+//!  peers ───┘                           ├─> Replica <── local calls ──────┘
+//!                                       └─> Membership (gossip, ring, liveness)
+//! ```
+//!
+//! Everything below the server is reached through trait objects:
+//! `Arc<dyn Storage>` for data and hints, and kv-quorum's `Placement`,
+//! `Liveness`, `ReplicaTransport` and `Timer` seams.
 
-use anyhow::Result;
+use std::sync::Arc;
+use std::time::Duration;
 
-use crate::config::Config;
+use anyhow::{Context, Result};
+use futures::future::BoxFuture;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use kv_gossip::GossipConfig;
+use kv_quorum::{
+    Consistency as QConsistency, Coordinator, HintLimits, HintReplayer, QuorumConfig, QuorumError,
+    ReadRepair, Replica, RequestOptions,
+};
+use kv_types::{MonotonicClock, NodeId, Storage};
+use kv_wire::client::{
+    Consistency, ErrorCode, ErrorReply, MemberStatus, Request, Response, StatusReply,
+};
+use kv_wire::peer::{PeerRequest, PeerResponse};
+
+use crate::config::{Config, Durability, Mode};
+use crate::identity;
+use crate::membership::{GossipLiveness, Membership, RingPlacement};
+use crate::server::{self, Service};
+use crate::transport::{ReplicaLink, TcpTransport, TokioTimer};
+
+/// How often hints are offered to every live owner, besides when gossip
+/// reports an owner back up.
+pub const HINT_REPLAY_INTERVAL: Duration = Duration::from_secs(10);
+/// Hints delivered per owner per round.
+pub const HINT_REPLAY_BATCH: usize = 1024;
 
 /// Runs a node until SIGTERM or Ctrl-C.
 pub async fn run(config: Config) -> Result<()> {
-    let _ = config;
-    anyhow::bail!("the node is not composed yet")
+    let dir = &config.data_dir;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    let id = identity::node_id(dir)?;
+    let generation = identity::next_generation(dir)?;
+
+    let data = open_storage(&dir.join("data"), config.durability)?;
+    let hints = open_storage(&dir.join("hints"), config.durability)?;
+    let replica = Arc::new(
+        Replica::new(id, Arc::clone(&data), hints, HintLimits::default())
+            .context("cannot open the hint store")?,
+    );
+
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let advertise = match &config.advertise {
+        a if a.ends_with(":0") => listener.local_addr()?.to_string(),
+        a => a.clone(),
+    };
+
+    let blocking_io = config.durability == Durability::Sync;
+    let transport = Arc::new(TcpTransport::new(
+        id,
+        &config.cluster,
+        Arc::clone(&replica),
+        config.limits.frame_len_max,
+        config.limits.request_timeout(),
+        blocking_io,
+    ));
+    transport.set_addr(id, &advertise);
+
+    let interval = Duration::from_millis(config.gossip_interval_ms);
+    let mut gossip = GossipConfig::new(id, generation, advertise.clone());
+    gossip.client_addr.clone_from(&advertise);
+    gossip.zone = config.zone.clone().unwrap_or_default();
+    gossip.weight = config.weight;
+    gossip.seeds.clone_from(&config.seeds);
+    gossip.interval = interval;
+    gossip.detector = kv_gossip::default_detector(interval);
+    let membership = Arc::new(Membership::new(
+        gossip,
+        Arc::new(MonotonicClock::new()),
+        Arc::clone(&transport),
+    )?);
+
+    let link: Arc<dyn kv_quorum::ReplicaTransport> = Arc::new(ReplicaLink(Arc::clone(&transport)));
+    let quorum = QuorumConfig {
+        n: usize::from(config.n),
+        r: usize::from(config.r),
+        w: usize::from(config.w),
+        mode: match config.mode {
+            Mode::Strict => kv_quorum::Mode::Strict,
+            Mode::Sloppy => kv_quorum::Mode::Sloppy,
+        },
+        timeout: config.limits.request_timeout(),
+        read_repair: ReadRepair::Async,
+        ..QuorumConfig::default()
+    };
+    let coordinator = Arc::new(Coordinator::new(
+        id,
+        quorum,
+        Arc::new(RingPlacement(Arc::clone(&membership))),
+        Arc::new(GossipLiveness(Arc::clone(&membership))),
+        Arc::clone(&link),
+        Arc::new(TokioTimer),
+    )?);
+    let replayer = Arc::new(HintReplayer::new(
+        Arc::clone(&replica),
+        link,
+        Arc::new(TokioTimer),
+        config.limits.request_timeout(),
+        HINT_REPLAY_BATCH,
+    ));
+
+    let (stop_tx, stop) = watch::channel(false);
+    let gossip_task = tokio::spawn(gossip_loop(
+        Arc::clone(&membership),
+        Arc::clone(&replayer),
+        interval,
+        stop.clone(),
+    ));
+    membership
+        .join(dir, config.weight, !config.seeds.is_empty(), interval)
+        .await?;
+
+    let service = Arc::new(NodeService {
+        id,
+        config: config.clone(),
+        coordinator,
+        membership: Arc::clone(&membership),
+        transport,
+        replayer,
+    });
+    tracing::info!(
+        node = %id, generation, listen = %config.listen, %advertise,
+        data_dir = %dir.display(), n = config.n, r = config.r, w = config.w,
+        mode = ?config.mode, durability = ?config.durability,
+        "node started"
+    );
+    let server = tokio::spawn(server::serve(
+        listener,
+        id,
+        config.cluster.clone(),
+        config.limits.clone(),
+        service,
+        stop.clone(),
+    ));
+
+    shutdown_signal().await;
+    tracing::info!("shutting down: no new connections; finishing requests in flight");
+    let _ = stop_tx.send(true);
+    let _ = server.await;
+    let _ = gossip_task.await;
+    data.sync().context("final sync of the data store")?;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+fn open_storage(dir: &std::path::Path, durability: Durability) -> Result<Arc<dyn Storage>> {
+    let durability = match durability {
+        Durability::Sync => kv_storage::Durability::Sync,
+        Durability::Periodic(every) => kv_storage::Durability::Periodic(every),
+        Durability::None => kv_storage::Durability::None,
+    };
+    let storage =
+        kv_storage::LsmStorage::open(dir, kv_storage::Options::default().durability(durability))
+            .with_context(|| format!("cannot open storage in {}", dir.display()))?;
+    Ok(Arc::new(storage))
+}
+
+/// Gossip rounds, and hint replay when owners come back.
+async fn gossip_loop(
+    membership: Arc<Membership>,
+    replayer: Arc<HintReplayer>,
+    interval: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut replay_ticker = tokio::time::interval(HINT_REPLAY_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                for node in membership.tick() {
+                    spawn_replay(&replayer, node);
+                }
+            }
+            _ = replay_ticker.tick() => {
+                let liveness = GossipLiveness(Arc::clone(&membership));
+                if let Err(e) = replayer.replay_alive(&liveness).await {
+                    tracing::warn!(error = %e, "hint replay failed");
+                }
+            }
+            () = crate::server::stopped(&mut stop) => return,
+        }
+    }
+}
+
+fn spawn_replay(replayer: &Arc<HintReplayer>, node: NodeId) {
+    let replayer = Arc::clone(replayer);
+    tokio::spawn(async move {
+        match replayer.replay_to(node).await {
+            Ok(report) if report.delivered + report.failed > 0 => {
+                tracing::info!(%node, ?report, "hints replayed");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(%node, error = %e, "hint replay failed"),
+        }
+    });
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot watch SIGTERM; only Ctrl-C stops the node");
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+/// The node as the server sees it.
+struct NodeService {
+    id: NodeId,
+    config: Config,
+    coordinator: Arc<Coordinator>,
+    membership: Arc<Membership>,
+    transport: Arc<TcpTransport>,
+    replayer: Arc<HintReplayer>,
+}
+
+impl Service for NodeService {
+    fn client(&self, req: Request) -> BoxFuture<'static, Response> {
+        let coordinator = Arc::clone(&self.coordinator);
+        match req {
+            Request::Get { key, consistency } => Box::pin(async move {
+                match coordinator.get(&key, options(consistency)).await {
+                    Ok(reply) if reply.siblings.is_empty() => Response::NotFound {
+                        context: reply.context.as_bytes().clone(),
+                    },
+                    Ok(reply) => Response::Value {
+                        siblings: reply.siblings,
+                        context: reply.context.as_bytes().clone(),
+                    },
+                    Err(e) => error_response(&e),
+                }
+            }),
+            Request::Put {
+                key,
+                value,
+                context,
+                consistency,
+            } => Box::pin(async move {
+                let context = context.map(kv_quorum::CausalContext::from_bytes);
+                match coordinator
+                    .put(&key, value, context.as_ref(), options(consistency))
+                    .await
+                {
+                    Ok(_) => Response::Written,
+                    Err(e) => error_response(&e),
+                }
+            }),
+            Request::Delete {
+                key,
+                context,
+                consistency,
+            } => Box::pin(async move {
+                let context = context.map(kv_quorum::CausalContext::from_bytes);
+                match coordinator
+                    .delete(&key, context.as_ref(), options(consistency))
+                    .await
+                {
+                    Ok(_) => Response::Written,
+                    Err(e) => error_response(&e),
+                }
+            }),
+            Request::Status => {
+                let status = self.status();
+                Box::pin(std::future::ready(Response::Status(status)))
+            }
+        }
+    }
+
+    fn peer(&self, req: PeerRequest) -> BoxFuture<'static, PeerResponse> {
+        match req {
+            PeerRequest::Replica(req) => {
+                let transport = Arc::clone(&self.transport);
+                Box::pin(async move { PeerResponse::Replica(transport.local(req).await) })
+            }
+            PeerRequest::Gossip(payload) => {
+                for node in self.membership.handle(&payload) {
+                    spawn_replay(&self.replayer, node);
+                }
+                Box::pin(std::future::ready(PeerResponse::GossipAck))
+            }
+        }
+    }
+}
+
+impl NodeService {
+    fn status(&self) -> StatusReply {
+        let ring = self.membership.ring();
+        let members = self
+            .membership
+            .members()
+            .into_iter()
+            .map(|m| MemberStatus {
+                node: m.id,
+                client_addr: m.meta.client_addr.clone(),
+                zone: (!m.meta.zone.is_empty()).then(|| m.meta.zone.clone()),
+                weight: m.meta.weight,
+                state: format!("{:?}", m.state()).to_lowercase(),
+                ring_share_ppm: ring
+                    .share(m.id)
+                    .map_or(0, |s| (s * 1_000_000.0).round() as u32),
+            })
+            .collect();
+        StatusReply {
+            node: Some(self.id),
+            cluster: self.config.cluster.clone(),
+            n: self.config.n,
+            r: self.config.r,
+            w: self.config.w,
+            mode: match self.config.mode {
+                Mode::Strict => "strict".to_owned(),
+                Mode::Sloppy => "sloppy".to_owned(),
+            },
+            members,
+        }
+    }
+}
+
+fn options(consistency: Option<Consistency>) -> RequestOptions {
+    RequestOptions {
+        consistency: consistency.map(|c| match c {
+            Consistency::One => QConsistency::One,
+            Consistency::Quorum => QConsistency::Quorum,
+            Consistency::All => QConsistency::All,
+            Consistency::Count(k) => QConsistency::Explicit(k),
+        }),
+        timeout: None,
+    }
+}
+
+fn error_response(e: &QuorumError) -> Response {
+    let code = match e {
+        QuorumError::Unavailable { .. } => ErrorCode::Unavailable,
+        QuorumError::Indeterminate { .. } => ErrorCode::Indeterminate,
+        QuorumError::Timeout { .. } => ErrorCode::Timeout,
+        QuorumError::TooManySiblings { .. } => ErrorCode::TooManySiblings,
+        QuorumError::InvalidConsistency { .. } | QuorumError::InvalidContext { .. } => {
+            ErrorCode::InvalidRequest
+        }
+        QuorumError::HintStoreFull { .. } => ErrorCode::Unavailable,
+        QuorumError::Storage { .. } | QuorumError::Replica { .. } => ErrorCode::Storage,
+        _ => ErrorCode::Internal,
+    };
+    Response::Error(ErrorReply {
+        code,
+        message: e.to_string(),
+    })
 }

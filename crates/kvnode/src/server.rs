@@ -25,6 +25,7 @@ use tokio_util::task::TaskTracker;
 
 use kv_types::NodeId;
 use kv_wire::client::{ErrorCode, ErrorReply, Request, Response};
+use kv_wire::peer::{PeerRequest, PeerResponse};
 use kv_wire::{Envelope, Hello, HelloReply, Role, WireCodec, WireError};
 
 use crate::config::Limits;
@@ -33,6 +34,15 @@ use crate::config::Limits;
 pub trait Service: Send + Sync + 'static {
     /// Answers one client request.
     fn client(&self, req: Request) -> BoxFuture<'static, Response>;
+    /// Answers one request from another node.
+    fn peer(&self, req: PeerRequest) -> BoxFuture<'static, PeerResponse>;
+}
+
+/// Resolves once `stop` turns true (or its sender is gone).
+pub async fn stopped(stop: &mut watch::Receiver<bool>) {
+    // The guard wait_for returns is dropped here, so callers' futures stay
+    // Send.
+    let _ = stop.wait_for(|s| *s).await;
 }
 
 /// Accepts connections until `shutdown` turns true, then waits for the
@@ -51,7 +61,7 @@ pub async fn serve(
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
-            _ = shutdown.wait_for(|stop| *stop) => break,
+            () = stopped(&mut shutdown) => break,
         };
         let (stream, peer) = match accepted {
             Ok(pair) => pair,
@@ -151,15 +161,6 @@ async fn handle(stream: TcpStream, ctx: ConnCtx) -> Result<(), ConnError> {
             .await;
         return Err(ConnError::Handshake(reason));
     }
-    if hello.role != Role::Client {
-        let reason = "peer connections are not supported by this build".to_owned();
-        let _ = framed
-            .send(HelloReply::Refused {
-                reason: reason.clone(),
-            })
-            .await;
-        return Err(ConnError::Handshake(reason));
-    }
     framed
         .send(HelloReply::Welcome {
             version: kv_wire::PROTOCOL_VERSION,
@@ -170,11 +171,21 @@ async fn handle(stream: TcpStream, ctx: ConnCtx) -> Result<(), ConnError> {
     let parts = framed.into_parts();
     let buffered = parts.read_buf;
     let (read, write) = parts.io.into_split();
-    let handler = Arc::new(ClientHandler {
-        service: Arc::clone(&ctx.service),
-        limits: Arc::clone(&ctx.limits),
-    });
-    serve_requests(read, buffered, write, ctx, handler).await
+    match hello.role {
+        Role::Client => {
+            let handler = Arc::new(ClientHandler {
+                service: Arc::clone(&ctx.service),
+                limits: Arc::clone(&ctx.limits),
+            });
+            serve_requests(read, buffered, write, ctx, handler).await
+        }
+        Role::Peer => {
+            let handler = Arc::new(PeerHandler {
+                service: Arc::clone(&ctx.service),
+            });
+            serve_requests(read, buffered, write, ctx, handler).await
+        }
+    }
 }
 
 /// How one kind of connection (client or peer) turns requests into answers.
@@ -203,6 +214,20 @@ impl Handler<Request, Response> for ClientHandler {
             code: ErrorCode::InvalidRequest,
             message,
         })
+    }
+}
+
+struct PeerHandler {
+    service: Arc<dyn Service>,
+}
+
+impl Handler<PeerRequest, PeerResponse> for PeerHandler {
+    fn answer(&self, req: PeerRequest) -> BoxFuture<'static, PeerResponse> {
+        self.service.peer(req)
+    }
+
+    fn failure(&self, message: String) -> PeerResponse {
+        PeerResponse::Error(message)
     }
 }
 
@@ -252,7 +277,7 @@ where
                         Ok(Ok(_)) => continue,
                         Ok(Err(e)) => break Err(WireError::Io(e).into()),
                     },
-                    _ = shutdown.wait_for(|stop| *stop) => break Ok(()),
+                    () = stopped(&mut shutdown) => break Ok(()),
                     // The writer gave up (a peer that does not read): stop
                     // reading too, so the connection closes now.
                     _ = answers.closed() => break Ok(()),

@@ -155,7 +155,10 @@ impl TcpTransport {
             .connection(&addr)
             .await
             .map_err(|_| TransportError::Unreachable { node: to })?;
-        match conn.call(PeerRequest::Replica(req), self.request_timeout).await {
+        match conn
+            .call(PeerRequest::Replica(req), self.request_timeout)
+            .await
+        {
             Ok(PeerResponse::Replica(resp)) => Ok(resp),
             Ok(other) => Err(TransportError::Lost {
                 node: to,
@@ -197,8 +200,15 @@ impl TcpTransport {
         let this = Arc::clone(self);
         let addr = addr.to_owned();
         tokio::spawn(async move {
-            if let Ok(conn) = this.connection(&addr).await {
-                let _ = conn.call(PeerRequest::Gossip(payload), this.request_timeout).await;
+            let sent = match this.connection(&addr).await {
+                Ok(conn) => conn
+                    .call(PeerRequest::Gossip(payload), this.request_timeout)
+                    .await
+                    .map(drop),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = sent {
+                tracing::debug!(%addr, error = %e, "gossip send failed");
             }
             drop(permit);
         });

@@ -59,7 +59,7 @@ impl Node {
             .args(["--data-dir", &self.dir.join("data").display().to_string()])
             .args(["--listen", &self.addr])
             .args(&self.args)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", "info,kvnode=debug")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -142,6 +142,14 @@ impl Node {
 impl Drop for Node {
     fn drop(&mut self) {
         self.kill();
+        if std::thread::panicking() {
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            eprintln!("--- last lines of the log of node {} ---", self.addr);
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
     }
 }
 
