@@ -9,7 +9,7 @@
 //! which bumps its generation, is never mistaken for its old self. Seeds
 //! (addresses) bootstrap a new node.
 //!
-//! Failure detection reads heartbeats that stop advancing ([`detector`]):
+//! Failure detection reads heartbeats that stop advancing ([`Detector`]):
 //! a stalled member is suspected, then marked down, and comes back up when
 //! its heartbeat moves again. A node never judges itself.
 //!

@@ -34,6 +34,16 @@ pub fn seed_from_env(default: u64) -> u64 {
     seed
 }
 
+/// Node `i`'s id: a scrambled 64-bit number, as real ids are random, so
+/// that measured message sizes carry full-width ids.
+pub fn sim_node_id(i: usize) -> NodeId {
+    // SplitMix64 finaliser: a bijection, so ids never collide.
+    let mut z = (i as u64).wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    NodeId(z ^ (z >> 31))
+}
+
 /// How the simulated network and nodes behave.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -175,7 +185,7 @@ impl Sim {
         let addr = format!("node{i}:7000");
         self.by_addr.insert(addr.clone(), i);
         self.nodes.push(SimNode {
-            id: NodeId(i as u64 + 1),
+            id: sim_node_id(i),
             addr,
             generation: 1,
             gossiper: None,
