@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use kv_benches::{Mark, Report};
 use kv_gossip::sim::{Sim, SimConfig, seed_from_env};
-use kv_gossip::{Detector, Event, Liveness, default_detector};
+use kv_gossip::{Detector, Event, Liveness, MAX_MESSAGE_BYTES, default_detector};
 
 const INTERVAL: Duration = Duration::from_secs(1);
 
@@ -48,7 +48,7 @@ fn median(v: &mut [f64]) -> f64 {
 
 /// Rounds for a changed fact (one node's new weight) to reach every node,
 /// rounds to boot, and bytes sent per node per round once steady.
-fn rounds_to_all(seed: u64, n: usize, trials: usize) -> (f64, f64, f64) {
+fn rounds_to_all(seed: u64, n: usize, trials: usize) -> (f64, f64, f64, f64) {
     let mut cfg = config(seed);
     cfg.measure_bytes = true;
     let (mut sim, boot) = booted(cfg, n);
@@ -76,7 +76,12 @@ fn rounds_to_all(seed: u64, n: usize, trials: usize) -> (f64, f64, f64) {
         rounds.push(took.map_or(f64::NAN, |d| d.as_secs_f64() / INTERVAL.as_secs_f64()));
         sim.run_for(INTERVAL * 2);
     }
-    (median(&mut rounds), boot, bytes)
+    (
+        median(&mut rounds),
+        boot,
+        bytes,
+        sim.largest_message() as f64,
+    )
 }
 
 /// Times from a crash until every other node marks the node down, in ms.
@@ -171,7 +176,14 @@ fn main() -> std::io::Result<()> {
     let mut r = Report::new("gossip");
 
     for n in [10usize, 100, 1000] {
-        let (rounds, boot, bytes) = rounds_to_all(seed, n, 5);
+        let (rounds, boot, bytes, largest) = rounds_to_all(seed, n, 5);
+        r.add_marked(
+            &format!("largest_message_bytes_n{n}"),
+            &format!("largest message sent, boot included, n={n}"),
+            largest,
+            "B",
+            Mark::AtMost(MAX_MESSAGE_BYTES as f64),
+        );
         r.add(
             &format!("bytes_per_node_round_n{n}"),
             &format!("bytes sent per node per round, n={n}"),

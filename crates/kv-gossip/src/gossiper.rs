@@ -916,10 +916,11 @@ impl<T: Transport> Gossiper<T> {
     fn refute(&mut self, u: &Update) {
         let me = self.me_mut();
         let newer = u.version > me.member.version;
-        let other_meta = u
-            .meta
-            .as_ref()
-            .is_some_and(|m| m.version >= me.member.meta.version && *m != me.member.meta);
+        // Metadata from an older life of this node is history, not a claim.
+        let other_meta = u.version.generation >= me.member.version.generation
+            && u.meta
+                .as_ref()
+                .is_some_and(|m| m.version >= me.member.meta.version && *m != me.member.meta);
         if !newer && !other_meta {
             return;
         }

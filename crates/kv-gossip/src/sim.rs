@@ -147,6 +147,7 @@ pub struct Sim {
     rng: ChaCha8Rng,
     side: Option<Vec<bool>>,
     events: Vec<SimEvent>,
+    largest_message: usize,
 }
 
 impl std::fmt::Debug for Sim {
@@ -172,6 +173,7 @@ impl Sim {
             seq: 0,
             side: None,
             events: Vec::new(),
+            largest_message: 0,
         };
         for _ in 0..n {
             sim.add_node();
@@ -331,6 +333,11 @@ impl Sim {
         self.nodes[i].messages_sent
     }
 
+    /// The largest encoded message sent so far, when `measure_bytes` is on.
+    pub fn largest_message(&self) -> usize {
+        self.largest_message
+    }
+
     /// Takes the event log (when `record_events` is on).
     pub fn take_events(&mut self) -> Vec<SimEvent> {
         std::mem::take(&mut self.events)
@@ -416,7 +423,9 @@ impl Sim {
         for (to, msg) in out {
             self.nodes[i].messages_sent += 1;
             if self.cfg.measure_bytes {
-                self.nodes[i].bytes_sent += msg.encoded_len() as u64;
+                let len = msg.encoded_len();
+                self.nodes[i].bytes_sent += len as u64;
+                self.largest_message = self.largest_message.max(len);
             }
             let Some(&j) = self.by_addr.get(&to) else {
                 continue;
