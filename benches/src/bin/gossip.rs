@@ -8,12 +8,22 @@ use std::time::{Duration, Instant};
 
 use kv_benches::{Mark, Report};
 use kv_gossip::sim::{Sim, SimConfig, seed_from_env};
-use kv_gossip::{Detector, Event, Liveness, default_detector};
+use kv_gossip::{Detector, Event, Liveness, MAX_MESSAGE_BYTES, default_detector};
 
 const INTERVAL: Duration = Duration::from_secs(1);
 
 fn config(seed: u64) -> SimConfig {
     let mut c = SimConfig::new(seed);
+    // `-- --fanout N` explores other fanouts; the default is the library's.
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(f) = args
+        .iter()
+        .position(|a| a == "--fanout")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+    {
+        c.fanout = f;
+    }
     c.interval = INTERVAL;
     c.record_events = false;
     c
@@ -36,9 +46,18 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
-/// Rounds for a changed fact (one node's new weight) to reach every node.
-fn rounds_to_all(seed: u64, n: usize, trials: usize) -> (f64, f64) {
-    let (mut sim, boot) = booted(config(seed), n);
+/// Rounds for a changed fact (one node's new weight) to reach every node,
+/// rounds to boot, and bytes sent per node per round once steady.
+fn rounds_to_all(seed: u64, n: usize, trials: usize) -> (f64, f64, f64, f64) {
+    let mut cfg = config(seed);
+    cfg.measure_bytes = true;
+    let (mut sim, boot) = booted(cfg, n);
+    sim.run_for(INTERVAL * 5);
+    let steady = 10;
+    let before: u64 = (0..n).map(|i| sim.bytes_sent(i)).sum();
+    sim.run_for(INTERVAL * steady);
+    let after: u64 = (0..n).map(|i| sim.bytes_sent(i)).sum();
+    let bytes = (after - before) as f64 / n as f64 / f64::from(steady);
     let mut rounds = Vec::new();
     for t in 0..trials {
         let k = (t * 7919 + 1) % n;
@@ -55,9 +74,14 @@ fn rounds_to_all(seed: u64, n: usize, trials: usize) -> (f64, f64) {
             })
         });
         rounds.push(took.map_or(f64::NAN, |d| d.as_secs_f64() / INTERVAL.as_secs_f64()));
-        sim.run_for(INTERVAL * 3);
+        sim.run_for(INTERVAL * 2);
     }
-    (median(&mut rounds), boot)
+    (
+        median(&mut rounds),
+        boot,
+        bytes,
+        sim.largest_message() as f64,
+    )
 }
 
 /// Times from a crash until every other node marks the node down, in ms.
@@ -93,18 +117,6 @@ fn false_downs(seed: u64, n: usize, loss: f64, minutes: u64, detector: Detector)
         .iter()
         .filter(|e| matches!(e.event, Event::Down { .. }))
         .count()
-}
-
-/// Bytes sent per node per round once the cluster is steady.
-fn bytes_per_round(seed: u64, n: usize, rounds: u32) -> f64 {
-    let mut cfg = config(seed);
-    cfg.measure_bytes = true;
-    let (mut sim, _) = booted(cfg, n);
-    sim.run_for(INTERVAL * 5);
-    let before: u64 = (0..n).map(|i| sim.bytes_sent(i)).sum();
-    sim.run_for(INTERVAL * rounds);
-    let after: u64 = (0..n).map(|i| sim.bytes_sent(i)).sum();
-    (after - before) as f64 / n as f64 / f64::from(rounds)
 }
 
 /// `-- --sweep`: detection time against false downs for several thresholds
@@ -164,7 +176,20 @@ fn main() -> std::io::Result<()> {
     let mut r = Report::new("gossip");
 
     for n in [10usize, 100, 1000] {
-        let (rounds, boot) = rounds_to_all(seed, n, 5);
+        let (rounds, boot, bytes, largest) = rounds_to_all(seed, n, 5);
+        r.add_marked(
+            &format!("largest_message_bytes_n{n}"),
+            &format!("largest message sent, boot included, n={n}"),
+            largest,
+            "B",
+            Mark::AtMost(MAX_MESSAGE_BYTES as f64),
+        );
+        r.add(
+            &format!("bytes_per_node_round_n{n}"),
+            &format!("bytes sent per node per round, n={n}"),
+            bytes,
+            "B",
+        );
         r.add(
             &format!("rounds_to_all_n{n}"),
             &format!("rounds for a fact to reach all, n={n} (median of 5)"),
@@ -223,12 +248,6 @@ fn main() -> std::io::Result<()> {
         eprintln!("{name} done at {:?}", wall.elapsed());
     }
 
-    r.add(
-        "bytes_per_node_round_n1000",
-        "bytes sent per node per round, n=1000",
-        bytes_per_round(seed, 1000, 10),
-        "B",
-    );
     r.add(
         "wall_s",
         "wall time of this run",

@@ -766,11 +766,10 @@ impl<T: Transport> Gossiper<T> {
             }
         }
         if complete {
-            let listed: BTreeSet<NodeId> = digests.iter().map(|d| d.id).collect();
-            for (id, e) in &self.members {
-                if listed.contains(id) {
+            for id in unlisted(self.members.keys(), digests) {
+                let Some(e) = self.members.get(&id) else {
                     continue;
-                }
+                };
                 let u = self.update_for(e, None);
                 if budget.take(u.len_max()) {
                     updates.push(u);
@@ -917,10 +916,11 @@ impl<T: Transport> Gossiper<T> {
     fn refute(&mut self, u: &Update) {
         let me = self.me_mut();
         let newer = u.version > me.member.version;
-        let other_meta = u
-            .meta
-            .as_ref()
-            .is_some_and(|m| m.version >= me.member.meta.version && *m != me.member.meta);
+        // Metadata from an older life of this node is history, not a claim.
+        let other_meta = u.version.generation >= me.member.version.generation
+            && u.meta
+                .as_ref()
+                .is_some_and(|m| m.version >= me.member.meta.version && *m != me.member.meta);
         if !newer && !other_meta {
             return;
         }
@@ -930,9 +930,54 @@ impl<T: Transport> Gossiper<T> {
     }
 }
 
+/// The ids in `known` (ascending) that `digests` does not list. Our own
+/// `Syn`s list digests in id order, so the common case is one merge walk
+/// with no allocation but the answer.
+fn unlisted<'a>(known: impl Iterator<Item = &'a NodeId>, digests: &[Digest]) -> Vec<NodeId> {
+    if digests.windows(2).all(|w| w[0].id < w[1].id) {
+        let mut listed = digests.iter().map(|d| d.id).peekable();
+        known
+            .filter(|id| {
+                while listed.next_if(|d| d < *id).is_some() {}
+                listed.next_if_eq(*id).is_none()
+            })
+            .copied()
+            .collect()
+    } else {
+        let listed: BTreeSet<NodeId> = digests.iter().map(|d| d.id).collect();
+        known.filter(|id| !listed.contains(id)).copied().collect()
+    }
+}
+
 fn digest(m: &Member) -> Digest {
     Digest {
         id: m.id,
         version: m.version,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(id: u64) -> Digest {
+        Digest {
+            id: NodeId(id),
+            version: Version {
+                generation: 1,
+                heartbeat: 1,
+            },
+        }
+    }
+
+    #[test]
+    fn unlisted_agrees_sorted_or_not() {
+        let known: Vec<NodeId> = [1, 3, 5, 7, 9].into_iter().map(NodeId).collect();
+        let sorted = [d(0), d(3), d(4), d(9), d(11)];
+        let shuffled = [d(9), d(0), d(11), d(3), d(4)];
+        let want: Vec<NodeId> = [1, 5, 7].into_iter().map(NodeId).collect();
+        assert_eq!(unlisted(known.iter(), &sorted), want);
+        assert_eq!(unlisted(known.iter(), &shuffled), want);
+        assert_eq!(unlisted(known.iter(), &[]), known);
     }
 }

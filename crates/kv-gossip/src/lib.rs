@@ -9,7 +9,7 @@
 //! which bumps its generation, is never mistaken for its old self. Seeds
 //! (addresses) bootstrap a new node.
 //!
-//! Failure detection reads heartbeats that stop advancing ([`detector`]):
+//! Failure detection reads heartbeats that stop advancing ([`Detector`]):
 //! a stalled member is suspected, then marked down, and comes back up when
 //! its heartbeat moves again. A node never judges itself.
 //!
@@ -17,6 +17,50 @@
 //! [`kv_types::Clock`], sends through a small [`Transport`] trait and draws
 //! from a seeded RNG, so [`sim`] runs whole clusters on virtual time and
 //! replays any run from its seed.
+//!
+//! # Driving it
+//!
+//! The node calls `tick` every `interval`, `handle` for every message that
+//! arrives, and drains events; its transport hands encoded messages to the
+//! network task through a bounded queue and drops them when it is full.
+//!
+//! ```
+//! use std::sync::{Arc, mpsc};
+//!
+//! use kv_gossip::{Event, GossipConfig, GossipMessage, Gossiper, Status, Transport};
+//! use kv_types::{MonotonicClock, NodeId};
+//!
+//! struct Outbox(mpsc::SyncSender<(String, Vec<u8>)>);
+//!
+//! impl Transport for Outbox {
+//!     fn send(&self, to: &str, msg: GossipMessage) {
+//!         // Fire and forget: a full queue or an unencodable message is a
+//!         // lost message, which gossip tolerates.
+//!         if let Ok(bytes) = msg.encode() {
+//!             let _ = self.0.try_send((to.to_owned(), bytes));
+//!         }
+//!     }
+//! }
+//!
+//! let (tx, rx) = mpsc::sync_channel(64);
+//! let mut cfg = GossipConfig::new(NodeId(1), 1, "127.0.0.1:7001");
+//! cfg.client_addr = "127.0.0.1:8001".into();
+//! cfg.seeds = vec!["127.0.0.1:7002".into()];
+//! cfg.tokens = vec![42, 4242];
+//! let mut g = Gossiper::new(cfg, Arc::new(MonotonicClock::new()), Outbox(tx))?;
+//! g.set_status(Status::Normal);
+//! g.tick();
+//! let (to, bytes) = rx.try_recv().expect("a Syn to the seed");
+//! assert_eq!(to, "127.0.0.1:7002");
+//! // The seed would now call `handle(GossipMessage::decode(&bytes)?)`.
+//! assert_eq!(GossipMessage::decode(&bytes)?.from, NodeId(1));
+//! for event in g.drain_events() {
+//!     if let Event::Down { id } = event {
+//!         println!("{id} is down");
+//!     }
+//! }
+//! # Ok::<(), kv_gossip::GossipError>(())
+//! ```
 //!
 //! # Limits
 //!

@@ -34,6 +34,16 @@ pub fn seed_from_env(default: u64) -> u64 {
     seed
 }
 
+/// Node `i`'s id: a scrambled 64-bit number, as real ids are random, so
+/// that measured message sizes carry full-width ids.
+pub fn sim_node_id(i: usize) -> NodeId {
+    // SplitMix64 finaliser: a bijection, so ids never collide.
+    let mut z = (i as u64).wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    NodeId(z ^ (z >> 31))
+}
+
 /// How the simulated network and nodes behave.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -137,6 +147,7 @@ pub struct Sim {
     rng: ChaCha8Rng,
     side: Option<Vec<bool>>,
     events: Vec<SimEvent>,
+    largest_message: usize,
 }
 
 impl std::fmt::Debug for Sim {
@@ -162,6 +173,7 @@ impl Sim {
             seq: 0,
             side: None,
             events: Vec::new(),
+            largest_message: 0,
         };
         for _ in 0..n {
             sim.add_node();
@@ -175,7 +187,7 @@ impl Sim {
         let addr = format!("node{i}:7000");
         self.by_addr.insert(addr.clone(), i);
         self.nodes.push(SimNode {
-            id: NodeId(i as u64 + 1),
+            id: sim_node_id(i),
             addr,
             generation: 1,
             gossiper: None,
@@ -321,6 +333,11 @@ impl Sim {
         self.nodes[i].messages_sent
     }
 
+    /// The largest encoded message sent so far, when `measure_bytes` is on.
+    pub fn largest_message(&self) -> usize {
+        self.largest_message
+    }
+
     /// Takes the event log (when `record_events` is on).
     pub fn take_events(&mut self) -> Vec<SimEvent> {
         std::mem::take(&mut self.events)
@@ -406,7 +423,9 @@ impl Sim {
         for (to, msg) in out {
             self.nodes[i].messages_sent += 1;
             if self.cfg.measure_bytes {
-                self.nodes[i].bytes_sent += msg.encoded_len() as u64;
+                let len = msg.encoded_len();
+                self.nodes[i].bytes_sent += len as u64;
+                self.largest_message = self.largest_message.max(len);
             }
             let Some(&j) = self.by_addr.get(&to) else {
                 continue;
