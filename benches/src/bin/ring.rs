@@ -196,7 +196,9 @@ fn main() -> Result<(), Box<dyn Error>> {
     );
 
     let ring = equal_ring(100)?;
-    let keys: Vec<Vec<u8>> = (0..4096).map(|i| format!("user:{i}").into_bytes()).collect();
+    let keys: Vec<Vec<u8>> = (0..4096)
+        .map(|i| format!("user:{i}").into_bytes())
+        .collect();
     let rounds = 2_000_000usize;
     let started = Instant::now();
     for i in 0..rounds {

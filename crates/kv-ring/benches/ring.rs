@@ -8,7 +8,8 @@ use kv_ring::{NewNode, Ring, RingConfig, key_hash};
 use kv_types::NodeId;
 
 fn ring_of(nodes: u64, zones: u64) -> Ring {
-    let nodes = (0..nodes).map(|i| NewNode::new(NodeId(i + 1), 1).in_zone(format!("z{}", i % zones)));
+    let nodes =
+        (0..nodes).map(|i| NewNode::new(NodeId(i + 1), 1).in_zone(format!("z{}", i % zones)));
     match Ring::with_nodes(RingConfig::default(), nodes) {
         Ok(ring) => ring,
         Err(e) => panic!("building the bench ring: {e}"),
@@ -18,7 +19,9 @@ fn ring_of(nodes: u64, zones: u64) -> Ring {
 fn bench(c: &mut Criterion) {
     let plain = ring_of(100, 1);
     let zoned = ring_of(100, 3);
-    let keys: Vec<Vec<u8>> = (0..1024).map(|i| format!("user:{i}").into_bytes()).collect();
+    let keys: Vec<Vec<u8>> = (0..1024)
+        .map(|i| format!("user:{i}").into_bytes())
+        .collect();
     let mut group = c.benchmark_group("ring");
     let mut i = 0usize;
     group.bench_function("preference_list_n3_100nodes", |b| {

@@ -1,40 +1,7 @@
 //! Token allocation: where a joining node's tokens go.
 //!
-//! # The choice
-//!
-//! Random tokens leave the most loaded of 100 equal nodes owning 15 to 30 %
-//! more than the mean, unless each node carries thousands of them. Dynamo's
-//! later scheme (the ring cut into Q equal fixed partitions) balances well
-//! but moves partitions between nodes by a central plan, which two
-//! concurrent joins learnt by gossip could contradict. We do what
-//! Cassandra's token allocator does, simplified: each node owns its own
-//! tokens (so joins never conflict), and a joining node's tokens are a
-//! *deterministic function of the ring it sees and of its own id and weight*,
-//! chosen greedily to take load from the nodes that have the most:
-//!
-//! 1. On an empty ring the node's `T = weight * vnodes_per_weight` tokens
-//!    are evenly spaced, starting from a point derived from its id.
-//! 2. Otherwise its target is `2^64 * weight / (total weight + weight)`
-//!    positions. For each of its `T` tokens in turn, it takes the node with
-//!    the highest load per unit of weight (ties: lower id), picks that
-//!    node's largest range (scored with a small id-seeded jitter, below),
-//!    and places a token inside it so as to take
-//!    `min(still needed / tokens left, range width - 1)` positions from the
-//!    start of the range. Loads are updated and the next token is placed.
-//!
-//! Every token therefore takes one slice from one over-loaded node; a join
-//! moves exactly the new node's share (the optimum) and nothing between
-//! other nodes. Load-per-weight comparisons use exact integer cross
-//! products, so the result is the same on every platform.
-//!
-//! **Concurrent joins.** Two nodes that join at the same time each compute
-//! tokens from the ring before the other; gossip then carries both specs
-//! and every node rebuilds the same ring (specs are sorted by id, and a
-//! token claimed twice goes to the lower id). Nothing conflicts; the nodes
-//! they both took from are a little under-loaded until later joins. So that
-//! two such joiners do not pick the very same slices, a range's score is
-//! its width scaled by `1 + j/1024`, `j < 256` drawn from the joiner's id
-//! and the range's start.
+//! The algorithm and why it was chosen are in the crate documentation
+//! ("Token allocation"), where users of the crate read them.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -97,9 +64,10 @@ fn slice(joiner: NodeId, start: u64, width: u128) -> Slice {
 impl Ring {
     /// The tokens node `id` of weight `weight` should take to join this
     /// ring: `weight * vnodes_per_weight` of them, chosen greedily from the
-    /// most loaded nodes (see the module docs of `alloc` in the crate
-    /// documentation). Deterministic: the same ring and node always give the
-    /// same tokens.
+    /// most loaded nodes (see "Token allocation" in the [crate] docs).
+    /// Deterministic: the same ring and node always give the same tokens.
+    /// May return fewer tokens in the degenerate case where slices would
+    /// coincide (ranges one position wide).
     pub fn allocate_tokens(&self, id: NodeId, weight: u32) -> Result<Vec<Token>, RingError> {
         if self.contains(id) {
             return Err(RingError::DuplicateNode { node: id });

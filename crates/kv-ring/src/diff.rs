@@ -8,7 +8,40 @@
 
 use kv_types::NodeId;
 
-use crate::{RangeMove, Ring, Token, TokenRange};
+use crate::{PreferenceList, RangeMove, Ring, RingError, Token, TokenRange};
+
+/// The replicas of the keys in `range` change from `before` to `after`.
+///
+/// Returned by [`Ring::replica_changes`]: a node in `after` but not in
+/// `before` must receive the range (from any node of `before`); a node in
+/// `before` but not in `after` may drop it once the others have it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct ReplicaChange {
+    /// The keys concerned.
+    pub range: TokenRange,
+    /// Their preference list before the change.
+    pub before: PreferenceList,
+    /// Their preference list after the change.
+    pub after: PreferenceList,
+}
+
+impl ReplicaChange {
+    /// Nodes that hold the range after the change but not before.
+    pub fn gained(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.after
+            .iter()
+            .copied()
+            .filter(|n| !self.before.contains(n))
+    }
+
+    /// Nodes that held the range before the change but not after.
+    pub fn lost(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.before
+            .iter()
+            .copied()
+            .filter(|n| !self.after.contains(n))
+    }
+}
 
 /// Walks the boundaries of one ring in ascending order, answering "who owns
 /// this boundary?" with a pointer that only moves forward.
@@ -18,12 +51,18 @@ struct Cursor<'a> {
 }
 
 impl Cursor<'_> {
-    fn owner_at(&mut self, bound: u64) -> NodeId {
+    /// The entry whose range holds `bound`; bounds must come in ascending
+    /// order.
+    fn entry_at(&mut self, bound: u64) -> usize {
         let tokens = &self.ring.tokens;
         while self.at < tokens.len() && tokens[self.at] < bound {
             self.at += 1;
         }
-        let entry = if self.at == tokens.len() { 0 } else { self.at };
+        if self.at == tokens.len() { 0 } else { self.at }
+    }
+
+    fn owner_at(&mut self, bound: u64) -> NodeId {
+        let entry = self.entry_at(bound);
         self.ring.nodes[self.ring.owners[entry] as usize].id
     }
 }
@@ -61,8 +100,7 @@ pub(crate) fn primary_moves(old: &Ring, new: &Ring) -> Vec<RangeMove> {
     }
     if moves.len() > 1 {
         let (first, last) = (moves[0], moves[moves.len() - 1]);
-        if last.range.end == first.range.start && last.from == first.from && last.to == first.to
-        {
+        if last.range.end == first.range.start && last.from == first.from && last.to == first.to {
             moves[0].range.start = last.range.start;
             moves.pop();
         }
@@ -102,6 +140,72 @@ impl Ring {
     pub fn primary_moves(old: &Ring, new: &Ring) -> Vec<RangeMove> {
         primary_moves(old, new)
     }
+
+    /// Every range whose set of `n` replicas differs between `old` and
+    /// `new`, in clockwise order from position 0, adjacent ranges with the
+    /// same change joined: what a replicated store must stream after a
+    /// join or leave (use [`ReplicaChange::gained`]). Empty when either ring
+    /// is empty.
+    pub fn replica_changes(
+        old: &Ring,
+        new: &Ring,
+        n: usize,
+    ) -> Result<Vec<ReplicaChange>, RingError> {
+        replica_changes(old, new, n)
+    }
+}
+
+/// Every range whose `n`-replica preference list differs between `old` and
+/// `new`, as a set of nodes (a mere reordering is not a change).
+pub(crate) fn replica_changes(
+    old: &Ring,
+    new: &Ring,
+    n: usize,
+) -> Result<Vec<ReplicaChange>, RingError> {
+    if old.tokens.is_empty() || new.tokens.is_empty() {
+        return Ok(Vec::new());
+    }
+    let bounds = merged_bounds(&old.tokens, &new.tokens);
+    let mut a = Cursor { ring: old, at: 0 };
+    let mut b = Cursor { ring: new, at: 0 };
+    let mut out: Vec<ReplicaChange> = Vec::new();
+    let mut prev = bounds[bounds.len() - 1];
+    for &bound in &bounds {
+        let before = old.preference_from_entry(a.entry_at(bound), n)?;
+        let after = new.preference_from_entry(b.entry_at(bound), n)?;
+        let start = prev;
+        prev = bound;
+        let same = before.len() == after.len() && before.iter().all(|x| after.contains(x));
+        if same {
+            continue;
+        }
+        match out.last_mut() {
+            Some(c)
+                if c.range.end.0 == start
+                    && c.before == before
+                    && c.after == after
+                    && !c.range.is_full() =>
+            {
+                c.range.end = Token(bound);
+            }
+            _ => out.push(ReplicaChange {
+                range: TokenRange::new(Token(start), Token(bound)),
+                before,
+                after,
+            }),
+        }
+    }
+    if out.len() > 1 {
+        let (first, last) = (out[0], out[out.len() - 1]);
+        if last.range.end == first.range.start
+            && last.before == first.before
+            && last.after == first.after
+        {
+            out[0].range.start = last.range.start;
+            out.pop();
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -110,7 +214,10 @@ mod tests {
 
     #[test]
     fn merged_bounds_are_distinct_and_sorted() {
-        assert_eq!(merged_bounds(&[1, 3, 3, 9], &[2, 3, 10]), vec![1, 2, 3, 9, 10]);
+        assert_eq!(
+            merged_bounds(&[1, 3, 3, 9], &[2, 3, 10]),
+            vec![1, 2, 3, 9, 10]
+        );
         assert_eq!(merged_bounds(&[], &[4]), vec![4]);
     }
 }

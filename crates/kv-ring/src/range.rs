@@ -135,7 +135,13 @@ mod tests {
 
     #[test]
     fn coalesce_joins_neighbours_and_the_wrap() {
-        let got = coalesce(vec![r(0, 5), r(5, 9), r(20, 30), r(40, u64::MAX), r(u64::MAX, 0)]);
+        let got = coalesce(vec![
+            r(0, 5),
+            r(5, 9),
+            r(20, 30),
+            r(40, u64::MAX),
+            r(u64::MAX, 0),
+        ]);
         assert_eq!(got, vec![r(40, 9), r(20, 30)]);
     }
 }

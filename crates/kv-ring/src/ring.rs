@@ -193,10 +193,7 @@ fn check_spec(mut spec: NodeSpec) -> Result<NodeSpec, RingError> {
     }
     spec.tokens.sort_unstable();
     if let Some(w) = spec.tokens.windows(2).find(|w| w[0] == w[1]) {
-        return Err(RingError::DuplicateToken {
-            node,
-            token: w[0],
-        });
+        return Err(RingError::DuplicateToken { node, token: w[0] });
     }
     Ok(spec)
 }
@@ -334,8 +331,7 @@ impl Ring {
     }
 
     fn require(&self, id: NodeId) -> Result<usize, RingError> {
-        self.index_of(id)
-            .ok_or(RingError::UnknownNode { node: id })
+        self.index_of(id).ok_or(RingError::UnknownNode { node: id })
     }
 
     /// The entry (index into `tokens`) whose range holds `token`: the first

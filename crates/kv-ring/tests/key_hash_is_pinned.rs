@@ -4,6 +4,7 @@
 //! Python transcription of the algorithm in `kv_ring::hash`'s docs), not by
 //! running this crate. If one of these fails, keys would move between nodes
 //! after an upgrade: do not "fix" the numbers.
+#![allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
 
 use kv_ring::{Token, key_hash};
 

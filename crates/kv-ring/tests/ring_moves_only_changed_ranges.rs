@@ -1,5 +1,6 @@
 //! A join or leave reports exactly the ranges that change primary owner, and
 //! every one of them involves the node that joined or left.
+#![allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
 
 mod common;
 
@@ -17,10 +18,21 @@ fn check_moves(before: &Ring, after: &Ring, moves: &[RangeMove], extra: &[u64]) 
         let (old, new) = (model_owner(before, h), model_owner(after, h));
         let covering: Vec<&RangeMove> = moves.iter().filter(|m| m.range.contains(h)).collect();
         if old == new || old.is_none() || new.is_none() {
-            assert!(covering.is_empty(), "{h:?} did not change owner but {covering:?} covers it");
+            assert!(
+                covering.is_empty(),
+                "{h:?} did not change owner but {covering:?} covers it"
+            );
         } else {
-            assert_eq!(covering.len(), 1, "{h:?} changed {old:?}->{new:?}; covered by {covering:?}");
-            assert_eq!((Some(covering[0].from), Some(covering[0].to)), (old, new), "at {h:?}");
+            assert_eq!(
+                covering.len(),
+                1,
+                "{h:?} changed {old:?}->{new:?}; covered by {covering:?}"
+            );
+            assert_eq!(
+                (Some(covering[0].from), Some(covering[0].to)),
+                (old, new),
+                "at {h:?}"
+            );
         }
     }
 }
@@ -83,6 +95,27 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    #[test]
+    fn leaving_right_after_joining_undoes_the_join(plan in plans(8), w in 1u32..=4) {
+        let before = build(&plan, 4);
+        let mut ring = before.clone();
+        let joined = ring.join(new_node((5000, w, None))).unwrap();
+        let left = ring.remove_node(NodeId(5000)).unwrap();
+        prop_assert_eq!(&ring, &before);
+        let mut back: Vec<RangeMove> = left
+            .iter()
+            .map(|m| RangeMove { range: m.range, from: m.to, to: m.from })
+            .collect();
+        back.sort_by_key(|m| m.range);
+        let mut joined = joined;
+        joined.sort_by_key(|m| m.range);
+        prop_assert_eq!(back, joined);
+    }
+}
+
 #[test]
 fn joining_an_empty_ring_moves_nothing() {
     let mut ring = build(&[], 4);
@@ -98,5 +131,78 @@ fn replacing_the_only_node_moves_the_whole_ring() {
     let moves = Ring::primary_moves(&a, &b);
     let total: f64 = moves.iter().map(|m| m.range.fraction()).sum();
     assert!((total - 1.0).abs() < 1e-12, "{moves:?}");
-    assert!(moves.iter().all(|m| m.from == NodeId(1) && m.to == NodeId(2)));
+    assert!(
+        moves
+            .iter()
+            .all(|m| m.from == NodeId(1) && m.to == NodeId(2))
+    );
+}
+
+/// Checks `changes` against the model at every probe: a position's replica
+/// set changes exactly when a change covers it, with those lists.
+fn check_replica_changes(
+    before: &Ring,
+    after: &Ring,
+    n: usize,
+    changes: &[kv_ring::ReplicaChange],
+    extra: &[u64],
+) {
+    let mut pts = probes(before, extra);
+    pts.extend(probes(after, &[]));
+    for h in pts {
+        let mut old = common::model_order(before, h);
+        let mut new = common::model_order(after, h);
+        old.truncate(n);
+        new.truncate(n);
+        let covering: Vec<_> = changes.iter().filter(|c| c.range.contains(h)).collect();
+        let (mut so, mut sn) = (old.clone(), new.clone());
+        so.sort();
+        sn.sort();
+        if so == sn || old.is_empty() || new.is_empty() {
+            assert!(
+                covering.is_empty(),
+                "{h:?} kept {old:?} but {covering:?} covers it"
+            );
+        } else {
+            assert_eq!(
+                covering.len(),
+                1,
+                "{h:?}: {old:?} -> {new:?}; covered by {covering:?}"
+            );
+            assert_eq!(
+                (&covering[0].before[..], &covering[0].after[..]),
+                (&old[..], &new[..])
+            );
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    #[test]
+    fn replica_changes_match_the_model_and_involve_only_the_joiner_or_leaver(
+        plan in plans(7),
+        n in 1usize..=4,
+        pick in any::<prop::sample::Index>(),
+        extra in prop::collection::vec(any::<u64>(), 16),
+    ) {
+        let before = build(&plan, 3);
+        let mut joined = before.clone();
+        let joiner = NodeId(5000);
+        joined.join(new_node((joiner.0, 1, Some(2)))).unwrap();
+        let changes = Ring::replica_changes(&before, &joined, n).unwrap();
+        check_replica_changes(&before, &joined, n, &changes, &extra);
+        for c in &changes {
+            prop_assert!(c.gained().all(|g| g == joiner), "{c:?}");
+        }
+        let leaver = before.nodes()[pick.index(before.len())].id;
+        let mut left = before.clone();
+        left.remove_node(leaver).unwrap();
+        let changes = Ring::replica_changes(&before, &left, n).unwrap();
+        check_replica_changes(&before, &left, n, &changes, &extra);
+        for c in &changes {
+            prop_assert!(c.lost().all(|l| l == leaver), "{c:?}");
+        }
+    }
 }

@@ -1,5 +1,5 @@
 //! Shared test helpers: ring strategies and a naive model of the ring.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 use kv_ring::{NewNode, Ring, RingConfig, Token};
 use kv_types::NodeId;
@@ -10,8 +10,12 @@ pub type Plan = (u64, u32, Option<u8>);
 
 /// Up to `max_nodes` nodes with distinct ids, weights 1..=4, and up to 3 zones.
 pub fn plans(max_nodes: usize) -> impl Strategy<Value = Vec<Plan>> {
-    prop::collection::btree_map(1u64..1000, (1u32..=4, prop::option::of(0u8..3)), 1..=max_nodes)
-        .prop_map(|m| m.into_iter().map(|(id, (w, z))| (id, w, z)).collect())
+    prop::collection::btree_map(
+        1u64..1000,
+        (1u32..=4, prop::option::of(0u8..3)),
+        1..=max_nodes,
+    )
+    .prop_map(|m| m.into_iter().map(|(id, (w, z))| (id, w, z)).collect())
 }
 
 pub fn new_node((id, weight, zone): Plan) -> NewNode {
