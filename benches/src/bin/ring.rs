@@ -104,7 +104,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         }
         report.add(
             &format!("imbalance_n{nodes}_sampled"),
-            &format!("  same, sampled over {SAMPLE_KEYS} keys"),
+            &format!(
+                "  same, sampled: {SAMPLE_KEYS} keys, +-{:.1}% noise/node",
+                100.0 / (SAMPLE_KEYS as f64 / nodes as f64).sqrt()
+            ),
             sampled_imbalance(&ring),
             "x",
         );
@@ -120,7 +123,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         .collect::<Result<_, _>>()?;
     report.add(
         "imbalance_random_n100",
-        "  baseline: random tokens, 100 nodes (mean of 5)",
+        "  baseline: 64 random tokens/node, 100 nodes (mean of 5 seeds)",
         random.iter().sum::<f64>() / random.len() as f64,
         "x",
     );

@@ -108,22 +108,26 @@ impl Ring {
     }
 
     fn greedy(&self, id: NodeId, weight: u32, count: usize) -> Vec<Token> {
-        let mut slices: Vec<BinaryHeap<Slice>> = vec![BinaryHeap::new(); self.nodes.len()];
         let mut loads = vec![0u128; self.nodes.len()];
-        for i in 0..self.tokens.len() {
-            let width = self.entry_width(i);
-            if width == 0 {
-                continue;
-            }
-            let owner = self.owners[i] as usize;
-            loads[owner] += width;
-            let prev = if i == 0 {
-                self.tokens[self.tokens.len() - 1]
-            } else {
-                self.tokens[i - 1]
-            };
-            slices[owner].push(slice(id, prev, width));
+        // Each node's entries, grouped by node in one array (offsets from
+        // the nodes' token counts), so a giver's ranges are found without
+        // searching.
+        let mut offsets = Vec::with_capacity(self.nodes.len() + 1);
+        offsets.push(0usize);
+        for node in &self.nodes {
+            offsets.push(offsets[offsets.len() - 1] + node.tokens.len());
         }
+        let mut fill = offsets.clone();
+        let mut by_node = vec![0u32; self.tokens.len()];
+        for (i, &owner) in self.owners.iter().enumerate() {
+            loads[owner as usize] += self.entry_width(i);
+            by_node[fill[owner as usize]] = i as u32;
+            fill[owner as usize] += 1;
+        }
+        // A node's slices are gathered only when it is first asked to give:
+        // a join touches about `count` nodes, and building every node's
+        // heap made a 1000-node build spend half its time here.
+        let mut slices: Vec<Option<BinaryHeap<Slice>>> = vec![None; self.nodes.len()];
         let mut givers: BinaryHeap<Giver> = loads
             .iter()
             .enumerate()
@@ -138,7 +142,11 @@ impl Ring {
         let mut out = Vec::with_capacity(count);
         for placed in 0..count {
             let Some(mut giver) = givers.pop() else { break };
-            let Some(mut s) = slices[giver.ix as usize].pop() else {
+            let heap = slices[giver.ix as usize].get_or_insert_with(|| {
+                let ix = giver.ix as usize;
+                self.slices_of(id, &by_node[offsets[ix]..offsets[ix + 1]])
+            });
+            let Some(mut s) = heap.pop() else {
                 // A node with load has a slice; one without is never on top
                 // while any node has load. Stop rather than loop.
                 break;
@@ -152,11 +160,31 @@ impl Ring {
             giver.load = giver.load.saturating_sub(take);
             s.width = s.width.saturating_sub(take);
             if s.width > 0 {
-                slices[giver.ix as usize].push(slice(id, token, s.width));
+                heap.push(slice(id, token, s.width));
             }
             givers.push(giver);
         }
         out
+    }
+}
+
+impl Ring {
+    /// The ranges of table `entries`, as slices scored for `joiner`.
+    fn slices_of(&self, joiner: NodeId, entries: &[u32]) -> BinaryHeap<Slice> {
+        let mut heap = BinaryHeap::with_capacity(entries.len());
+        for &e in entries {
+            let e = e as usize;
+            let width = self.entry_width(e);
+            if width > 0 {
+                let prev = if e == 0 {
+                    self.tokens[self.tokens.len() - 1]
+                } else {
+                    self.tokens[e - 1]
+                };
+                heap.push(slice(joiner, prev, width));
+            }
+        }
+        heap
     }
 }
 
