@@ -123,7 +123,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         .collect::<Result<_, _>>()?;
     report.add(
         "imbalance_random_n100",
-        "  baseline: 64 random tokens/node, 100 nodes (mean of 5 seeds)",
+        &format!(
+            "  baseline: {} random tokens/node, 100 nodes, 5 seeds",
+            RingConfig::default().vnodes_per_weight
+        ),
         random.iter().sum::<f64>() / random.len() as f64,
         "x",
     );

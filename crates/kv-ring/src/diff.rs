@@ -43,8 +43,9 @@ impl ReplicaChange {
     }
 }
 
-/// Walks the boundaries of one ring in ascending order, answering "who owns
-/// this boundary?" with a pointer that only moves forward.
+/// Walks the boundaries of one ring in ascending order, answering "which
+/// entry's range holds this boundary?" with a pointer that only moves
+/// forward.
 struct Cursor<'a> {
     ring: &'a Ring,
     at: usize,
@@ -60,52 +61,61 @@ impl Cursor<'_> {
         }
         if self.at == tokens.len() { 0 } else { self.at }
     }
-
-    fn owner_at(&mut self, bound: u64) -> NodeId {
-        let entry = self.entry_at(bound);
-        self.ring.nodes[self.ring.owners[entry] as usize].id
-    }
 }
 
-/// Every range whose primary owner differs between `old` and `new`, in
-/// clockwise order from position 0. Empty when either ring is empty.
-pub(crate) fn primary_moves(old: &Ring, new: &Ring) -> Vec<RangeMove> {
+/// Sweeps the boundaries of both rings clockwise from position 0. For each
+/// elementary arc, `change(old entry, new entry)` says what changed there,
+/// if anything; adjacent arcs with equal changes are joined, across the wrap
+/// point too. Empty when either ring is empty.
+fn sweep<T: Copy + PartialEq>(
+    old: &Ring,
+    new: &Ring,
+    mut change: impl FnMut(usize, usize) -> Result<Option<T>, RingError>,
+) -> Result<Vec<(TokenRange, T)>, RingError> {
     if old.tokens.is_empty() || new.tokens.is_empty() {
-        return Vec::new();
+        return Ok(Vec::new());
     }
     let bounds = merged_bounds(&old.tokens, &new.tokens);
     let mut a = Cursor { ring: old, at: 0 };
     let mut b = Cursor { ring: new, at: 0 };
-    let mut moves: Vec<RangeMove> = Vec::new();
+    let mut out: Vec<(TokenRange, T)> = Vec::new();
     let mut prev = bounds[bounds.len() - 1];
     for &bound in &bounds {
-        let (from, to) = (a.owner_at(bound), b.owner_at(bound));
         let start = prev;
         prev = bound;
-        if from == to {
+        let Some(what) = change(a.entry_at(bound), b.entry_at(bound))? else {
             continue;
-        }
-        match moves.last_mut() {
-            Some(m)
-                if m.range.end.0 == start && m.from == from && m.to == to && !m.range.is_full() =>
-            {
-                m.range.end = Token(bound);
+        };
+        match out.last_mut() {
+            Some((range, last)) if range.end.0 == start && *last == what && !range.is_full() => {
+                range.end = Token(bound);
             }
-            _ => moves.push(RangeMove {
-                range: TokenRange::new(Token(start), Token(bound)),
-                from,
-                to,
-            }),
+            _ => out.push((TokenRange::new(Token(start), Token(bound)), what)),
         }
     }
-    if moves.len() > 1 {
-        let (first, last) = (moves[0], moves[moves.len() - 1]);
-        if last.range.end == first.range.start && last.from == first.from && last.to == first.to {
-            moves[0].range.start = last.range.start;
-            moves.pop();
+    if out.len() > 1 {
+        let (first, last) = (out[0], out[out.len() - 1]);
+        if last.0.end == first.0.start && last.1 == first.1 {
+            out[0].0.start = last.0.start;
+            out.pop();
         }
     }
+    Ok(out)
+}
+
+/// Every range whose primary owner differs between `old` and `new`.
+pub(crate) fn primary_moves(old: &Ring, new: &Ring) -> Vec<RangeMove> {
+    let owner = |ring: &Ring, entry: usize| ring.nodes[ring.owners[entry] as usize].id;
+    let moves = sweep(old, new, |a, b| {
+        let (from, to) = (owner(old, a), owner(new, b));
+        Ok((from != to).then_some((from, to)))
+    });
+    // The closure never fails, so neither does the sweep.
     moves
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(range, (from, to))| RangeMove { range, from, to })
+        .collect()
 }
 
 /// The distinct values of two sorted lists, sorted.
@@ -162,50 +172,20 @@ pub(crate) fn replica_changes(
     new: &Ring,
     n: usize,
 ) -> Result<Vec<ReplicaChange>, RingError> {
-    if old.tokens.is_empty() || new.tokens.is_empty() {
-        return Ok(Vec::new());
-    }
-    let bounds = merged_bounds(&old.tokens, &new.tokens);
-    let mut a = Cursor { ring: old, at: 0 };
-    let mut b = Cursor { ring: new, at: 0 };
-    let mut out: Vec<ReplicaChange> = Vec::new();
-    let mut prev = bounds[bounds.len() - 1];
-    for &bound in &bounds {
-        let before = old.preference_from_entry(a.entry_at(bound), n)?;
-        let after = new.preference_from_entry(b.entry_at(bound), n)?;
-        let start = prev;
-        prev = bound;
+    let changes = sweep(old, new, |a, b| {
+        let before = old.preference_from_entry(a, n)?;
+        let after = new.preference_from_entry(b, n)?;
         let same = before.len() == after.len() && before.iter().all(|x| after.contains(x));
-        if same {
-            continue;
-        }
-        match out.last_mut() {
-            Some(c)
-                if c.range.end.0 == start
-                    && c.before == before
-                    && c.after == after
-                    && !c.range.is_full() =>
-            {
-                c.range.end = Token(bound);
-            }
-            _ => out.push(ReplicaChange {
-                range: TokenRange::new(Token(start), Token(bound)),
-                before,
-                after,
-            }),
-        }
-    }
-    if out.len() > 1 {
-        let (first, last) = (out[0], out[out.len() - 1]);
-        if last.range.end == first.range.start
-            && last.before == first.before
-            && last.after == first.after
-        {
-            out[0].range.start = last.range.start;
-            out.pop();
-        }
-    }
-    Ok(out)
+        Ok((!same).then_some((before, after)))
+    })?;
+    Ok(changes
+        .into_iter()
+        .map(|(range, (before, after))| ReplicaChange {
+            range,
+            before,
+            after,
+        })
+        .collect())
 }
 
 #[cfg(test)]
