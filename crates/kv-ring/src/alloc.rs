@@ -10,7 +10,8 @@ use kv_types::NodeId;
 
 use crate::hash::fmix64;
 use crate::range::RING_SIZE;
-use crate::{MAX_NODES, MAX_TOKENS_PER_NODE, MAX_WEIGHT, Ring, RingError, Token};
+use crate::ring::check_node;
+use crate::{Balance, MAX_NODES, MAX_TOKENS_PER_NODE, NewNode, Ring, RingError, Token};
 
 /// A node that can give load, ordered by load per unit of weight.
 #[derive(Clone, Copy, Debug)]
@@ -62,33 +63,26 @@ fn slice(joiner: NodeId, start: u64, width: u128) -> Slice {
 }
 
 impl Ring {
-    /// The tokens node `id` of weight `weight` should take to join this
-    /// ring: `weight * vnodes_per_weight` of them, chosen greedily from the
-    /// most loaded nodes (see "Token allocation" in the [crate] docs).
-    /// Deterministic: the same ring and node always give the same tokens.
-    /// May return fewer tokens in the degenerate case where slices would
-    /// coincide (ranges one position wide).
-    pub fn allocate_tokens(&self, id: NodeId, weight: u32) -> Result<Vec<Token>, RingError> {
+    /// The tokens `node` should take to join this ring:
+    /// `weight * vnodes_per_weight` of them, chosen greedily from the most
+    /// loaded nodes of the ring, or of its zone with [`Balance::PerZone`]
+    /// (see "Token allocation" in the [crate]
+    /// docs). Deterministic: the same ring and node always give the same
+    /// tokens. May return fewer tokens in the degenerate case where slices
+    /// would coincide (ranges one position wide).
+    pub fn allocate_tokens(&self, node: &NewNode) -> Result<Vec<Token>, RingError> {
+        let id = node.id;
         if self.contains(id) {
             return Err(RingError::DuplicateNode { node: id });
         }
-        if weight == 0 {
-            return Err(RingError::ZeroWeight { node: id });
-        }
-        if weight > MAX_WEIGHT {
-            return Err(RingError::WeightTooLarge {
-                node: id,
-                weight,
-                max: MAX_WEIGHT,
-            });
-        }
+        check_node(id, node.weight, node.zone.as_deref())?;
         if self.nodes.len() >= MAX_NODES {
             return Err(RingError::TooManyNodes {
                 nodes: self.nodes.len() + 1,
                 max: MAX_NODES,
             });
         }
-        let count = u64::from(weight) * u64::from(self.config.vnodes_per_weight);
+        let count = u64::from(node.weight) * u64::from(self.config.vnodes_per_weight);
         let count = usize::try_from(count).unwrap_or(usize::MAX);
         if count > MAX_TOKENS_PER_NODE {
             return Err(RingError::TooManyTokens {
@@ -97,14 +91,47 @@ impl Ring {
                 max: MAX_TOKENS_PER_NODE,
             });
         }
-        let mut tokens = if self.tokens.is_empty() {
+        let view = match self.config.balance {
+            Balance::Global => None,
+            Balance::PerZone => self.zone_view(node.zone.as_deref()),
+        };
+        let ring = view.as_ref().unwrap_or(self);
+        let mut tokens = if ring.tokens.is_empty() {
             evenly_spaced(id, count)
         } else {
-            self.greedy(id, weight, count)
+            ring.greedy(id, node.weight, count)
         };
         tokens.sort_unstable();
         tokens.dedup();
         Ok(tokens)
+    }
+
+    /// The ring made of `zone`'s nodes only, or `None` when every node is in
+    /// `zone` (the ring itself is then the view). Filtering the sorted table
+    /// keeps it sorted, so this costs one pass.
+    fn zone_view(&self, zone: Option<&str>) -> Option<Ring> {
+        if self.nodes.iter().all(|n| n.zone.as_deref() == zone) {
+            return None;
+        }
+        let mut index = vec![u32::MAX; self.nodes.len()];
+        let mut view = Ring {
+            config: self.config,
+            ..Ring::default()
+        };
+        for (ix, node) in self.nodes.iter().enumerate() {
+            if node.zone.as_deref() == zone {
+                index[ix] = view.nodes.len() as u32;
+                view.nodes.push(node.clone());
+            }
+        }
+        for (&t, &o) in self.tokens.iter().zip(&self.owners) {
+            let o = index[o as usize];
+            if o != u32::MAX {
+                view.tokens.push(t);
+                view.owners.push(o);
+            }
+        }
+        Some(view)
     }
 
     fn greedy(&self, id: NodeId, weight: u32, count: usize) -> Vec<Token> {

@@ -52,11 +52,11 @@ fn duplicate_and_unknown_nodes() {
 fn weights_and_tokens() {
     let ring = small();
     assert_eq!(
-        ring.allocate_tokens(NodeId(3), 0),
+        ring.allocate_tokens(&NewNode::new(NodeId(3), 0)),
         Err(RingError::ZeroWeight { node: NodeId(3) })
     );
     assert_eq!(
-        ring.allocate_tokens(NodeId(3), MAX_WEIGHT + 1),
+        ring.allocate_tokens(&NewNode::new(NodeId(3), MAX_WEIGHT + 1)),
         Err(RingError::WeightTooLarge {
             node: NodeId(3),
             weight: MAX_WEIGHT + 1,
@@ -71,7 +71,7 @@ fn weights_and_tokens() {
         "pick a config where tokens bind first"
     );
     assert_eq!(
-        ring.allocate_tokens(NodeId(3), weight),
+        ring.allocate_tokens(&NewNode::new(NodeId(3), weight)),
         Err(RingError::TooManyTokens {
             node: NodeId(3),
             tokens: weight as usize * vnodes,
@@ -125,7 +125,8 @@ fn zones_replicas_and_config() {
     for vnodes in [0, MAX_TOKENS_PER_NODE as u32 + 1] {
         assert_eq!(
             Ring::new(RingConfig {
-                vnodes_per_weight: vnodes
+                vnodes_per_weight: vnodes,
+                ..RingConfig::default()
             }),
             Err(RingError::BadVnodeCount {
                 vnodes,
@@ -153,7 +154,7 @@ fn node_count() {
         Err(RingError::TooManyNodes { .. })
     ));
     assert!(matches!(
-        full.allocate_tokens(NodeId(u64::MAX), 1),
+        full.allocate_tokens(&NewNode::new(NodeId(u64::MAX), 1)),
         Err(RingError::TooManyNodes { .. })
     ));
 }

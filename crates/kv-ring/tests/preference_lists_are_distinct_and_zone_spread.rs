@@ -26,9 +26,10 @@ proptest! {
     fn lists_are_distinct_zone_spread_and_match_the_model(
         plan in plans(10),
         vnodes in 1u32..=6,
+        per_zone in any::<bool>(),
         hashes in prop::collection::vec(any::<u64>(), 16),
     ) {
-        let ring = build(&plan, vnodes);
+        let ring = common::build_with(&plan, common::config(vnodes, per_zone));
         for h in hashes {
             let model = model_order(&ring, Token(h));
             for n in 0..=MAX_REPLICAS.min(ring.len() + 2) {

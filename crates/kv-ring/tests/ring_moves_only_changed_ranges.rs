@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{build, model_owner, new_node, plans, probes};
+use common::{build, build_with, config, model_owner, new_node, plans, probes};
 use kv_ring::{RangeMove, Ring, Token};
 use kv_types::NodeId;
 use proptest::prelude::*;
@@ -49,9 +49,10 @@ proptest! {
         plan in plans(8),
         weight in 1u32..=4,
         vnodes in 1u32..=8,
+        per_zone in any::<bool>(),
         extra in prop::collection::vec(any::<u64>(), 32),
     ) {
-        let before = build(&plan, vnodes);
+        let before = build_with(&plan, config(vnodes, per_zone));
         let mut after = before.clone();
         let joiner = NodeId(5000);
         let moves = after.join(new_node((joiner.0, weight, Some(0)))).unwrap();
@@ -67,9 +68,10 @@ proptest! {
         plan in plans(8),
         pick in any::<prop::sample::Index>(),
         vnodes in 1u32..=8,
+        per_zone in any::<bool>(),
         extra in prop::collection::vec(any::<u64>(), 32),
     ) {
-        let before = build(&plan, vnodes);
+        let before = build_with(&plan, config(vnodes, per_zone));
         let leaver = before.nodes()[pick.index(before.len())].id;
         let share = before.share(leaver).unwrap();
         let mut after = before.clone();
@@ -185,9 +187,10 @@ proptest! {
         plan in plans(7),
         n in 1usize..=4,
         pick in any::<prop::sample::Index>(),
+        per_zone in any::<bool>(),
         extra in prop::collection::vec(any::<u64>(), 16),
     ) {
-        let before = build(&plan, 3);
+        let before = build_with(&plan, config(3, per_zone));
         let mut joined = before.clone();
         let joiner = NodeId(5000);
         joined.join(new_node((joiner.0, 1, Some(2)))).unwrap();

@@ -5,7 +5,9 @@
 mod common;
 
 use common::{build, plans};
-use kv_ring::{NodeSpec, RING_FORMAT_VERSION, Ring, RingConfig, RingError, RingState, Token};
+use kv_ring::{
+    NewNode, NodeSpec, RING_FORMAT_VERSION, Ring, RingConfig, RingError, RingState, Token,
+};
 use kv_types::NodeId;
 use proptest::prelude::*;
 
@@ -45,8 +47,8 @@ proptest! {
     fn allocation_is_deterministic(plan in plans(8), id in 2000u64..3000, w in 1u32..=4) {
         let ring = build(&plan, 8);
         prop_assert_eq!(
-            ring.allocate_tokens(NodeId(id), w).unwrap(),
-            ring.clone().allocate_tokens(NodeId(id), w).unwrap()
+            ring.allocate_tokens(&NewNode::new(NodeId(id), w)).unwrap(),
+            ring.clone().allocate_tokens(&NewNode::new(NodeId(id), w)).unwrap()
         );
     }
 
@@ -54,8 +56,8 @@ proptest! {
     fn concurrent_joins_merge_without_conflict(plan in plans(8), a in 2000u64..3000) {
         let base = build(&plan, 16);
         let b = a + 1;
-        let ta = base.allocate_tokens(NodeId(a), 1).unwrap();
-        let tb = base.allocate_tokens(NodeId(b), 1).unwrap();
+        let ta = base.allocate_tokens(&NewNode::new(NodeId(a), 1)).unwrap();
+        let tb = base.allocate_tokens(&NewNode::new(NodeId(b), 1)).unwrap();
         let spec = |id, tokens| NodeSpec { id: NodeId(id), weight: 1, zone: None, tokens };
         let mut one = base.clone();
         one.add_node(spec(a, ta.clone())).unwrap();
@@ -159,6 +161,6 @@ proptest! {
         let mut specs = ring.nodes().to_vec();
         specs.push(spec.clone());
         ring.add_node(spec).unwrap();
-        prop_assert_eq!(ring, Ring::from_specs(RingConfig { vnodes_per_weight: 4 }, specs).unwrap());
+        prop_assert_eq!(ring, Ring::from_specs(common::config(4, false), specs).unwrap());
     }
 }
