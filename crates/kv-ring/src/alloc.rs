@@ -24,7 +24,8 @@ struct Giver {
 impl Ord for Giver {
     fn cmp(&self, other: &Self) -> Ordering {
         // load/weight compared exactly as load_a * weight_b vs load_b * weight_a
-        // (at most 2^64 * 2^16: no overflow); on a tie the lower index (id) wins.
+        // (at most 2^64 * MAX_WEIGHT < 2^75: no overflow); on a tie the lower
+        // index (id) wins.
         (self.load * other.weight)
             .cmp(&(other.load * self.weight))
             .then_with(|| other.ix.cmp(&self.ix))
