@@ -152,8 +152,8 @@ pub use hash::{Token, key_hash};
 pub use placement::{PreferenceList, Successors};
 pub use range::{RangeMove, TokenRange};
 pub use ring::{
-    Balance, DEFAULT_VNODES_PER_WEIGHT, NewNode, NodeSpec, RING_FORMAT_VERSION, Ring, RingConfig,
-    RingState,
+    Balance, DEFAULT_VNODES_PER_WEIGHT, MAX_LOOKUP_BUCKETS, NewNode, NodeSpec, RING_FORMAT_VERSION,
+    Ring, RingConfig, RingState,
 };
 
 /// The most nodes a ring holds. Node indices are kept in `u32`s; the bound

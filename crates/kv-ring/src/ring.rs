@@ -29,6 +29,10 @@ use crate::{
 /// The version of [`RingState`], written into every serialized ring.
 pub const RING_FORMAT_VERSION: u32 = 1;
 
+/// The most buckets of the lookup index (a power of two): 256 KiB of index
+/// at most, about one token per bucket up to 65536 tokens.
+pub const MAX_LOOKUP_BUCKETS: usize = 1 << 16;
+
 /// The number of tokens a node of weight 1 gets by default.
 pub const DEFAULT_VNODES_PER_WEIGHT: u32 = 64;
 
@@ -161,6 +165,14 @@ pub struct Ring {
     pub(crate) tokens: Vec<u64>,
     /// Index into `nodes` of the owner of each entry of `tokens`.
     pub(crate) owners: Vec<u32>,
+    /// Lookup index over `tokens`: positions are cut into `buckets.len() - 1`
+    /// equal buckets by their top bits (`token >> bucket_shift`), and
+    /// `buckets[b]` is the first entry whose token is in bucket `b` or later.
+    /// A lookup then searches one bucket (about one entry) instead of the
+    /// whole table.
+    pub(crate) buckets: Vec<u32>,
+    /// How far to shift a position right to get its bucket.
+    pub(crate) bucket_shift: u32,
 }
 
 impl TryFrom<RingState> for Ring {
@@ -276,6 +288,7 @@ impl Ring {
         ring.tokens = entries.iter().map(|e| e.0).collect();
         ring.owners = entries.iter().map(|e| e.1).collect();
         ring.index_zones();
+        ring.index_tokens();
         Ok(ring)
     }
 
@@ -372,8 +385,39 @@ impl Ring {
     /// token at or after it, wrapping to the first entry. The ring must not
     /// be empty.
     pub(crate) fn entry_for(&self, token: Token) -> usize {
-        let i = self.tokens.partition_point(|&t| t < token.0);
+        let i = match self.buckets.get((token.0 >> self.bucket_shift) as usize..) {
+            Some([lo, hi, ..]) => {
+                let (lo, hi) = (*lo as usize, *hi as usize);
+                lo + self.tokens[lo..hi].partition_point(|&t| t < token.0)
+            }
+            // No index (a view built for allocation): search it all.
+            _ => self.tokens.partition_point(|&t| t < token.0),
+        };
         if i == self.tokens.len() { 0 } else { i }
+    }
+
+    /// Builds the bucket index: about one bucket per token, at most
+    /// [`MAX_LOOKUP_BUCKETS`].
+    fn index_tokens(&mut self) {
+        self.buckets.clear();
+        let n = self.tokens.len();
+        if n == 0 {
+            self.bucket_shift = 63;
+            return;
+        }
+        let bits = (usize::BITS - n.leading_zeros()).clamp(1, MAX_LOOKUP_BUCKETS.ilog2());
+        self.bucket_shift = 64 - bits;
+        let count = 1usize << bits;
+        self.buckets.reserve(count + 1);
+        let mut i = 0;
+        for b in 0..count {
+            let start = (b as u64) << self.bucket_shift;
+            while i < n && self.tokens[i] < start {
+                i += 1;
+            }
+            self.buckets.push(i as u32);
+        }
+        self.buckets.push(n as u32);
     }
 
     /// The width of entry `i`'s range: from the previous token (excluded) to
@@ -521,6 +565,7 @@ impl Ring {
         }
         next.nodes.insert(pos, spec);
         next.index_zones();
+        next.index_tokens();
         let moves = crate::diff::primary_moves(self, &next);
         *self = next;
         Ok(moves)
@@ -557,8 +602,61 @@ impl Ring {
             }
         }
         next.index_zones();
+        next.index_tokens();
         let moves = crate::diff::primary_moves(self, &next);
         *self = next;
         Ok(moves)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::fmix64;
+
+    /// A ring of `nodes` nodes with `per_node` pseudo-random tokens each.
+    fn scattered(nodes: u64, per_node: u64) -> Ring {
+        let specs = (0..nodes).map(|n| NodeSpec {
+            id: NodeId(n),
+            weight: 1,
+            zone: None,
+            tokens: (0..per_node)
+                .map(|t| Token(fmix64(n * 1_000_003 + t + 1)))
+                .collect(),
+        });
+        Ring::from_specs(RingConfig::default(), specs).unwrap()
+    }
+
+    #[test]
+    fn the_bucket_index_agrees_with_a_plain_search() {
+        for (nodes, per_node) in [(1, 1), (1, 2), (3, 1), (5, 64), (70, 1000)] {
+            let ring = scattered(nodes, per_node);
+            assert!(ring.buckets.len() <= MAX_LOOKUP_BUCKETS + 1);
+            let mut probes = vec![0, 1, u64::MAX, u64::MAX - 1, 1 << 63];
+            for &t in ring.tokens.iter().step_by(7) {
+                probes.extend([t, t.wrapping_add(1), t.wrapping_sub(1)]);
+            }
+            probes.extend((0..1000).map(|i| fmix64(i ^ 0x55)));
+            for p in probes {
+                let plain = ring.tokens.partition_point(|&t| t < p);
+                let plain = if plain == ring.tokens.len() { 0 } else { plain };
+                assert_eq!(
+                    ring.entry_for(Token(p)),
+                    plain,
+                    "{nodes}x{per_node} at {p:x}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_index_follows_joins_and_leaves() {
+        let mut ring = scattered(4, 16);
+        ring.join(NewNode::new(NodeId(99), 1)).unwrap();
+        let rebuilt = Ring::from_specs(ring.config(), ring.nodes().to_vec()).unwrap();
+        assert_eq!(ring.buckets, rebuilt.buckets);
+        ring.remove_node(NodeId(2)).unwrap();
+        let rebuilt = Ring::from_specs(ring.config(), ring.nodes().to_vec()).unwrap();
+        assert_eq!(ring.buckets, rebuilt.buckets);
     }
 }
