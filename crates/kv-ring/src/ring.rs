@@ -20,6 +20,7 @@ use std::collections::BTreeSet;
 use kv_types::NodeId;
 use serde::{Deserialize, Serialize};
 
+use crate::hash::{FNV_OFFSET, fmix64, fnv1a};
 use crate::range::{RING_SIZE, arc_width, coalesce};
 use crate::{
     MAX_NODES, MAX_TOKENS_PER_NODE, MAX_WEIGHT, MAX_ZONE_LEN, RangeMove, RingError, Token,
@@ -368,6 +369,39 @@ impl Ring {
         self.nodes.iter().map(|n| u64::from(n.weight)).sum()
     }
 
+    /// A 64-bit digest of everything that decides placement (config and
+    /// node specs), so that two nodes can tell cheaply whether they hold the
+    /// same ring. Equal rings have equal fingerprints on every platform:
+    /// FNV-1a 64 + `fmix64` (as [`key_hash`]) over, in order, the format
+    /// version, `vnodes_per_weight` and the balance (0 global, 1 per zone),
+    /// then for each node by id: id, weight, zone (length then bytes,
+    /// `u32::MAX` for none), token count and tokens; integers little-endian.
+    pub fn fingerprint(&self) -> u64 {
+        let mut h = fnv1a(FNV_OFFSET, &RING_FORMAT_VERSION.to_le_bytes());
+        h = fnv1a(h, &self.config.vnodes_per_weight.to_le_bytes());
+        let balance: u32 = match self.config.balance {
+            Balance::Global => 0,
+            Balance::PerZone => 1,
+        };
+        h = fnv1a(h, &balance.to_le_bytes());
+        for node in &self.nodes {
+            h = fnv1a(h, &node.id.0.to_le_bytes());
+            h = fnv1a(h, &node.weight.to_le_bytes());
+            match &node.zone {
+                Some(zone) => {
+                    h = fnv1a(h, &(zone.len() as u32).to_le_bytes());
+                    h = fnv1a(h, zone.as_bytes());
+                }
+                None => h = fnv1a(h, &u32::MAX.to_le_bytes()),
+            }
+            h = fnv1a(h, &(node.tokens.len() as u32).to_le_bytes());
+            for t in &node.tokens {
+                h = fnv1a(h, &t.0.to_le_bytes());
+            }
+        }
+        fmix64(h)
+    }
+
     /// The serializable state: what gossip carries.
     pub fn to_state(&self) -> RingState {
         self.clone().into()
@@ -612,7 +646,6 @@ impl Ring {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hash::fmix64;
 
     /// A ring of `nodes` nodes with `per_node` pseudo-random tokens each.
     fn scattered(nodes: u64, per_node: u64) -> Ring {
@@ -647,6 +680,33 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn fingerprints_tell_rings_apart() {
+        let a = scattered(4, 8);
+        let b = Ring::from_specs(a.config(), a.nodes().iter().rev().cloned()).unwrap();
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        let mut c = a.clone();
+        c.join(NewNode::new(NodeId(50), 1)).unwrap();
+        assert_ne!(a.fingerprint(), c.fingerprint());
+        let mut zoned = a.nodes().to_vec();
+        zoned[0].zone = Some(String::new());
+        let d = Ring::from_specs(a.config(), zoned).unwrap();
+        assert_ne!(
+            a.fingerprint(),
+            d.fingerprint(),
+            "no zone is not the empty zone"
+        );
+        let e = Ring::from_specs(
+            RingConfig {
+                balance: Balance::PerZone,
+                ..a.config()
+            },
+            a.nodes().to_vec(),
+        )
+        .unwrap();
+        assert_ne!(a.fingerprint(), e.fingerprint());
     }
 
     #[test]
