@@ -60,6 +60,7 @@ pub struct RingConfig {
 /// the preference list) 1.5x off, and with more zones than replicas it is
 /// the worse of the two. Without zone labels both are the same.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum Balance {
     /// Balance primary ownership over the whole ring: best when there are
     /// no zones, or more zones than replicas.
