@@ -9,7 +9,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use kv_benches::{Mark, Report};
-use kv_ring::{NewNode, NodeSpec, Ring, RingConfig, RingError, Token};
+use kv_ring::{Balance, NewNode, NodeSpec, Ring, RingConfig, RingError, Token};
 use kv_types::NodeId;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -81,6 +81,29 @@ fn weighted_ring(weights: &[u32]) -> Result<Ring, RingError> {
     )
 }
 
+/// Max over mean of the share of keys each node holds a replica of.
+fn replica_imbalance(ring: &Ring, n: usize) -> Result<f64, RingError> {
+    let mut loads = Vec::with_capacity(ring.len());
+    for node in ring.nodes() {
+        let ranges = ring.replicated_ranges(node.id, n)?;
+        loads.push(ranges.iter().map(|r| r.fraction()).sum::<f64>());
+    }
+    let mean = loads.iter().sum::<f64>() / loads.len() as f64;
+    Ok(loads.iter().copied().fold(0.0, f64::max) / mean)
+}
+
+/// 99 equal nodes in three zones of 33.
+fn zoned_ring(balance: Balance) -> Result<Ring, RingError> {
+    let config = RingConfig {
+        balance,
+        ..RingConfig::default()
+    };
+    Ring::with_nodes(
+        config,
+        (1..=99u64).map(|i| NewNode::new(NodeId(i), 1).in_zone(format!("z{}", i % 3))),
+    )
+}
+
 fn main() -> Result<(), Box<dyn Error>> {
     let mut report = Report::new("ring");
     report.add(
@@ -104,7 +127,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         }
         report.add(
             &format!("imbalance_n{nodes}_sampled"),
-            &format!("  same, sampled over {SAMPLE_KEYS} keys"),
+            &format!(
+                "  same, sampled: {SAMPLE_KEYS} keys, +-{:.1}% noise/node",
+                100.0 / (SAMPLE_KEYS as f64 / nodes as f64).sqrt()
+            ),
             sampled_imbalance(&ring),
             "x",
         );
@@ -120,7 +146,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         .collect::<Result<_, _>>()?;
     report.add(
         "imbalance_random_n100",
-        "  baseline: random tokens, 100 nodes (mean of 5)",
+        &format!(
+            "  baseline: {} random tokens/node, 100 nodes, 5 seeds",
+            RingConfig::default().vnodes_per_weight
+        ),
         random.iter().sum::<f64>() / random.len() as f64,
         "x",
     );
@@ -147,6 +176,28 @@ fn main() -> Result<(), Box<dyn Error>> {
         "",
         Mark::AtMost(0.05),
     );
+
+    report.add(
+        "replica_imbalance_n100_r3",
+        "replica load, 100 nodes, 3 replicas (max/mean)",
+        replica_imbalance(&equal_ring(100)?, 3)?,
+        "x",
+    );
+    for (balance, name) in [(Balance::Global, "global"), (Balance::PerZone, "perzone")] {
+        let ring = zoned_ring(balance)?;
+        report.add(
+            &format!("replica_imbalance_n99_3zones_r3_{name}"),
+            &format!("  99 nodes in 3 zones, {balance:?} balance"),
+            replica_imbalance(&ring, 3)?,
+            "x",
+        );
+        report.add(
+            &format!("imbalance_n99_3zones_{name}"),
+            "    primary ownership of the same (max/mean)",
+            imbalance(&ring),
+            "x",
+        );
+    }
 
     let mut ring = equal_ring(10)?;
     let before = ring.clone();

@@ -1,40 +1,7 @@
 //! Token allocation: where a joining node's tokens go.
 //!
-//! # The choice
-//!
-//! Random tokens leave the most loaded of 100 equal nodes owning 15 to 30 %
-//! more than the mean, unless each node carries thousands of them. Dynamo's
-//! later scheme (the ring cut into Q equal fixed partitions) balances well
-//! but moves partitions between nodes by a central plan, which two
-//! concurrent joins learnt by gossip could contradict. We do what
-//! Cassandra's token allocator does, simplified: each node owns its own
-//! tokens (so joins never conflict), and a joining node's tokens are a
-//! *deterministic function of the ring it sees and of its own id and weight*,
-//! chosen greedily to take load from the nodes that have the most:
-//!
-//! 1. On an empty ring the node's `T = weight * vnodes_per_weight` tokens
-//!    are evenly spaced, starting from a point derived from its id.
-//! 2. Otherwise its target is `2^64 * weight / (total weight + weight)`
-//!    positions. For each of its `T` tokens in turn, it takes the node with
-//!    the highest load per unit of weight (ties: lower id), picks that
-//!    node's largest range (scored with a small id-seeded jitter, below),
-//!    and places a token inside it so as to take
-//!    `min(still needed / tokens left, range width - 1)` positions from the
-//!    start of the range. Loads are updated and the next token is placed.
-//!
-//! Every token therefore takes one slice from one over-loaded node; a join
-//! moves exactly the new node's share (the optimum) and nothing between
-//! other nodes. Load-per-weight comparisons use exact integer cross
-//! products, so the result is the same on every platform.
-//!
-//! **Concurrent joins.** Two nodes that join at the same time each compute
-//! tokens from the ring before the other; gossip then carries both specs
-//! and every node rebuilds the same ring (specs are sorted by id, and a
-//! token claimed twice goes to the lower id). Nothing conflicts; the nodes
-//! they both took from are a little under-loaded until later joins. So that
-//! two such joiners do not pick the very same slices, a range's score is
-//! its width scaled by `1 + j/1024`, `j < 256` drawn from the joiner's id
-//! and the range's start.
+//! The algorithm and why it was chosen are in the crate documentation
+//! ("Token allocation"), where users of the crate read them.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -43,7 +10,8 @@ use kv_types::NodeId;
 
 use crate::hash::fmix64;
 use crate::range::RING_SIZE;
-use crate::{MAX_NODES, MAX_TOKENS_PER_NODE, MAX_WEIGHT, Ring, RingError, Token};
+use crate::ring::check_node;
+use crate::{Balance, MAX_NODES, MAX_TOKENS_PER_NODE, NewNode, Ring, RingError, Token};
 
 /// A node that can give load, ordered by load per unit of weight.
 #[derive(Clone, Copy, Debug)]
@@ -56,7 +24,8 @@ struct Giver {
 impl Ord for Giver {
     fn cmp(&self, other: &Self) -> Ordering {
         // load/weight compared exactly as load_a * weight_b vs load_b * weight_a
-        // (at most 2^64 * 2^16: no overflow); on a tie the lower index (id) wins.
+        // (at most 2^64 * MAX_WEIGHT < 2^75: no overflow); on a tie the lower
+        // index (id) wins.
         (self.load * other.weight)
             .cmp(&(other.load * self.weight))
             .then_with(|| other.ix.cmp(&self.ix))
@@ -95,32 +64,26 @@ fn slice(joiner: NodeId, start: u64, width: u128) -> Slice {
 }
 
 impl Ring {
-    /// The tokens node `id` of weight `weight` should take to join this
-    /// ring: `weight * vnodes_per_weight` of them, chosen greedily from the
-    /// most loaded nodes (see the module docs of `alloc` in the crate
-    /// documentation). Deterministic: the same ring and node always give the
-    /// same tokens.
-    pub fn allocate_tokens(&self, id: NodeId, weight: u32) -> Result<Vec<Token>, RingError> {
+    /// The tokens `node` should take to join this ring:
+    /// `weight * vnodes_per_weight` of them, chosen greedily from the most
+    /// loaded nodes of the ring, or of its zone with [`Balance::PerZone`]
+    /// (see "Token allocation" in the [crate]
+    /// docs). Deterministic: the same ring and node always give the same
+    /// tokens. May return fewer tokens in the degenerate case where slices
+    /// would coincide (ranges one position wide).
+    pub fn allocate_tokens(&self, node: &NewNode) -> Result<Vec<Token>, RingError> {
+        let id = node.id;
         if self.contains(id) {
             return Err(RingError::DuplicateNode { node: id });
         }
-        if weight == 0 {
-            return Err(RingError::ZeroWeight { node: id });
-        }
-        if weight > MAX_WEIGHT {
-            return Err(RingError::WeightTooLarge {
-                node: id,
-                weight,
-                max: MAX_WEIGHT,
-            });
-        }
+        check_node(id, node.weight, node.zone.as_deref())?;
         if self.nodes.len() >= MAX_NODES {
             return Err(RingError::TooManyNodes {
                 nodes: self.nodes.len() + 1,
                 max: MAX_NODES,
             });
         }
-        let count = u64::from(weight) * u64::from(self.config.vnodes_per_weight);
+        let count = u64::from(node.weight) * u64::from(self.config.vnodes_per_weight);
         let count = usize::try_from(count).unwrap_or(usize::MAX);
         if count > MAX_TOKENS_PER_NODE {
             return Err(RingError::TooManyTokens {
@@ -129,33 +92,70 @@ impl Ring {
                 max: MAX_TOKENS_PER_NODE,
             });
         }
-        let mut tokens = if self.tokens.is_empty() {
+        let view = match self.config.balance {
+            Balance::Global => None,
+            Balance::PerZone => self.zone_view(node.zone.as_deref()),
+        };
+        let ring = view.as_ref().unwrap_or(self);
+        let mut tokens = if ring.tokens.is_empty() {
             evenly_spaced(id, count)
         } else {
-            self.greedy(id, weight, count)
+            ring.greedy(id, node.weight, count)
         };
         tokens.sort_unstable();
         tokens.dedup();
         Ok(tokens)
     }
 
-    fn greedy(&self, id: NodeId, weight: u32, count: usize) -> Vec<Token> {
-        let mut slices: Vec<BinaryHeap<Slice>> = vec![BinaryHeap::new(); self.nodes.len()];
-        let mut loads = vec![0u128; self.nodes.len()];
-        for i in 0..self.tokens.len() {
-            let width = self.entry_width(i);
-            if width == 0 {
-                continue;
-            }
-            let owner = self.owners[i] as usize;
-            loads[owner] += width;
-            let prev = if i == 0 {
-                self.tokens[self.tokens.len() - 1]
-            } else {
-                self.tokens[i - 1]
-            };
-            slices[owner].push(slice(id, prev, width));
+    /// The ring made of `zone`'s nodes only, or `None` when every node is in
+    /// `zone` (the ring itself is then the view). Filtering the sorted table
+    /// keeps it sorted, so this costs one pass.
+    fn zone_view(&self, zone: Option<&str>) -> Option<Ring> {
+        if self.nodes.iter().all(|n| n.zone.as_deref() == zone) {
+            return None;
         }
+        let mut index = vec![u32::MAX; self.nodes.len()];
+        let mut view = Ring {
+            config: self.config,
+            ..Ring::default()
+        };
+        for (ix, node) in self.nodes.iter().enumerate() {
+            if node.zone.as_deref() == zone {
+                index[ix] = view.nodes.len() as u32;
+                view.nodes.push(node.clone());
+            }
+        }
+        for (&t, &o) in self.tokens.iter().zip(&self.owners) {
+            let o = index[o as usize];
+            if o != u32::MAX {
+                view.tokens.push(t);
+                view.owners.push(o);
+            }
+        }
+        Some(view)
+    }
+
+    fn greedy(&self, id: NodeId, weight: u32, count: usize) -> Vec<Token> {
+        let mut loads = vec![0u128; self.nodes.len()];
+        // Each node's entries, grouped by node in one array (offsets from
+        // the nodes' token counts), so a giver's ranges are found without
+        // searching.
+        let mut offsets = Vec::with_capacity(self.nodes.len() + 1);
+        offsets.push(0usize);
+        for node in &self.nodes {
+            offsets.push(offsets[offsets.len() - 1] + node.tokens.len());
+        }
+        let mut fill = offsets.clone();
+        let mut by_node = vec![0u32; self.tokens.len()];
+        for (i, &owner) in self.owners.iter().enumerate() {
+            loads[owner as usize] += self.entry_width(i);
+            by_node[fill[owner as usize]] = i as u32;
+            fill[owner as usize] += 1;
+        }
+        // A node's slices are gathered only when it is first asked to give:
+        // a join touches about `count` nodes, and building every node's
+        // heap made a 1000-node build spend half its time here.
+        let mut slices: Vec<Option<BinaryHeap<Slice>>> = vec![None; self.nodes.len()];
         let mut givers: BinaryHeap<Giver> = loads
             .iter()
             .enumerate()
@@ -170,7 +170,11 @@ impl Ring {
         let mut out = Vec::with_capacity(count);
         for placed in 0..count {
             let Some(mut giver) = givers.pop() else { break };
-            let Some(mut s) = slices[giver.ix as usize].pop() else {
+            let heap = slices[giver.ix as usize].get_or_insert_with(|| {
+                let ix = giver.ix as usize;
+                self.slices_of(id, &by_node[offsets[ix]..offsets[ix + 1]])
+            });
+            let Some(mut s) = heap.pop() else {
                 // A node with load has a slice; one without is never on top
                 // while any node has load. Stop rather than loop.
                 break;
@@ -184,11 +188,31 @@ impl Ring {
             giver.load = giver.load.saturating_sub(take);
             s.width = s.width.saturating_sub(take);
             if s.width > 0 {
-                slices[giver.ix as usize].push(slice(id, token, s.width));
+                heap.push(slice(id, token, s.width));
             }
             givers.push(giver);
         }
         out
+    }
+}
+
+impl Ring {
+    /// The ranges of table `entries`, as slices scored for `joiner`.
+    fn slices_of(&self, joiner: NodeId, entries: &[u32]) -> BinaryHeap<Slice> {
+        let mut heap = BinaryHeap::with_capacity(entries.len());
+        for &e in entries {
+            let e = e as usize;
+            let width = self.entry_width(e);
+            if width > 0 {
+                let prev = if e == 0 {
+                    self.tokens[self.tokens.len() - 1]
+                } else {
+                    self.tokens[e - 1]
+                };
+                heap.push(slice(joiner, prev, width));
+            }
+        }
+        heap
     }
 }
 

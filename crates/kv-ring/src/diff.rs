@@ -8,65 +8,114 @@
 
 use kv_types::NodeId;
 
-use crate::{RangeMove, Ring, Token, TokenRange};
+use crate::{PreferenceList, RangeMove, Ring, RingError, Token, TokenRange};
 
-/// Walks the boundaries of one ring in ascending order, answering "who owns
-/// this boundary?" with a pointer that only moves forward.
+/// The replicas of the keys in `range` change from `before` to `after`.
+///
+/// Returned by [`Ring::replica_changes`]: a node in `after` but not in
+/// `before` must receive the range (from any node of `before`); a node in
+/// `before` but not in `after` may drop it once the others have it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct ReplicaChange {
+    /// The keys concerned.
+    pub range: TokenRange,
+    /// Their preference list before the change.
+    pub before: PreferenceList,
+    /// Their preference list after the change.
+    pub after: PreferenceList,
+}
+
+impl ReplicaChange {
+    /// Nodes that hold the range after the change but not before.
+    pub fn gained(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.after
+            .iter()
+            .copied()
+            .filter(|n| !self.before.contains(n))
+    }
+
+    /// Nodes that held the range before the change but not after.
+    pub fn lost(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.before
+            .iter()
+            .copied()
+            .filter(|n| !self.after.contains(n))
+    }
+}
+
+/// Walks the boundaries of one ring in ascending order, answering "which
+/// entry's range holds this boundary?" with a pointer that only moves
+/// forward.
 struct Cursor<'a> {
     ring: &'a Ring,
     at: usize,
 }
 
 impl Cursor<'_> {
-    fn owner_at(&mut self, bound: u64) -> NodeId {
+    /// The entry whose range holds `bound`; bounds must come in ascending
+    /// order.
+    fn entry_at(&mut self, bound: u64) -> usize {
         let tokens = &self.ring.tokens;
         while self.at < tokens.len() && tokens[self.at] < bound {
             self.at += 1;
         }
-        let entry = if self.at == tokens.len() { 0 } else { self.at };
-        self.ring.nodes[self.ring.owners[entry] as usize].id
+        if self.at == tokens.len() { 0 } else { self.at }
     }
 }
 
-/// Every range whose primary owner differs between `old` and `new`, in
-/// clockwise order from position 0. Empty when either ring is empty.
-pub(crate) fn primary_moves(old: &Ring, new: &Ring) -> Vec<RangeMove> {
+/// Sweeps the boundaries of both rings clockwise from position 0. For each
+/// elementary arc, `change(old entry, new entry)` says what changed there,
+/// if anything; adjacent arcs with equal changes are joined, across the wrap
+/// point too. Empty when either ring is empty.
+fn sweep<T: Copy + PartialEq>(
+    old: &Ring,
+    new: &Ring,
+    mut change: impl FnMut(usize, usize) -> Result<Option<T>, RingError>,
+) -> Result<Vec<(TokenRange, T)>, RingError> {
     if old.tokens.is_empty() || new.tokens.is_empty() {
-        return Vec::new();
+        return Ok(Vec::new());
     }
     let bounds = merged_bounds(&old.tokens, &new.tokens);
     let mut a = Cursor { ring: old, at: 0 };
     let mut b = Cursor { ring: new, at: 0 };
-    let mut moves: Vec<RangeMove> = Vec::new();
+    let mut out: Vec<(TokenRange, T)> = Vec::new();
     let mut prev = bounds[bounds.len() - 1];
     for &bound in &bounds {
-        let (from, to) = (a.owner_at(bound), b.owner_at(bound));
         let start = prev;
         prev = bound;
-        if from == to {
+        let Some(what) = change(a.entry_at(bound), b.entry_at(bound))? else {
             continue;
-        }
-        match moves.last_mut() {
-            Some(m)
-                if m.range.end.0 == start && m.from == from && m.to == to && !m.range.is_full() =>
-            {
-                m.range.end = Token(bound);
+        };
+        match out.last_mut() {
+            Some((range, last)) if range.end.0 == start && *last == what && !range.is_full() => {
+                range.end = Token(bound);
             }
-            _ => moves.push(RangeMove {
-                range: TokenRange::new(Token(start), Token(bound)),
-                from,
-                to,
-            }),
+            _ => out.push((TokenRange::new(Token(start), Token(bound)), what)),
         }
     }
-    if moves.len() > 1 {
-        let (first, last) = (moves[0], moves[moves.len() - 1]);
-        if last.range.end == first.range.start && last.from == first.from && last.to == first.to {
-            moves[0].range.start = last.range.start;
-            moves.pop();
+    if out.len() > 1 {
+        let (first, last) = (out[0], out[out.len() - 1]);
+        if last.0.end == first.0.start && last.1 == first.1 {
+            out[0].0.start = last.0.start;
+            out.pop();
         }
     }
+    Ok(out)
+}
+
+/// Every range whose primary owner differs between `old` and `new`.
+pub(crate) fn primary_moves(old: &Ring, new: &Ring) -> Vec<RangeMove> {
+    let owner = |ring: &Ring, entry: usize| ring.nodes[ring.owners[entry] as usize].id;
+    let moves = sweep(old, new, |a, b| {
+        let (from, to) = (owner(old, a), owner(new, b));
+        Ok((from != to).then_some((from, to)))
+    });
+    // The closure never fails, so neither does the sweep.
     moves
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(range, (from, to))| RangeMove { range, from, to })
+        .collect()
 }
 
 /// The distinct values of two sorted lists, sorted.
@@ -101,6 +150,42 @@ impl Ring {
     pub fn primary_moves(old: &Ring, new: &Ring) -> Vec<RangeMove> {
         primary_moves(old, new)
     }
+
+    /// Every range whose set of `n` replicas differs between `old` and
+    /// `new`, in clockwise order from position 0, adjacent ranges with the
+    /// same change joined: what a replicated store must stream after a
+    /// join or leave (use [`ReplicaChange::gained`]). Empty when either ring
+    /// is empty.
+    pub fn replica_changes(
+        old: &Ring,
+        new: &Ring,
+        n: usize,
+    ) -> Result<Vec<ReplicaChange>, RingError> {
+        replica_changes(old, new, n)
+    }
+}
+
+/// Every range whose `n`-replica preference list differs between `old` and
+/// `new`, as a set of nodes (a mere reordering is not a change).
+pub(crate) fn replica_changes(
+    old: &Ring,
+    new: &Ring,
+    n: usize,
+) -> Result<Vec<ReplicaChange>, RingError> {
+    let changes = sweep(old, new, |a, b| {
+        let before = old.preference_from_entry(a, n)?;
+        let after = new.preference_from_entry(b, n)?;
+        let same = before.len() == after.len() && before.iter().all(|x| after.contains(x));
+        Ok((!same).then_some((before, after)))
+    })?;
+    Ok(changes
+        .into_iter()
+        .map(|(range, (before, after))| ReplicaChange {
+            range,
+            before,
+            after,
+        })
+        .collect())
 }
 
 #[cfg(test)]

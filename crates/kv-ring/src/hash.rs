@@ -53,7 +53,7 @@ impl fmt::Debug for Token {
     }
 }
 
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+pub(crate) const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
 /// The position of `key` on the ring (key hash version 1; see the module
@@ -64,12 +64,17 @@ const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 /// assert_eq!(key_hash(b""), Token(0xefd0_1f60_ba99_2926));
 /// ```
 pub fn key_hash(key: &[u8]) -> Token {
-    let mut h = FNV_OFFSET;
-    for &b in key {
+    Token(fmix64(fnv1a(FNV_OFFSET, key)))
+}
+
+/// FNV-1a 64 over `bytes`, continuing from state `h` (start at
+/// `FNV_OFFSET`).
+pub(crate) fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
         h ^= u64::from(b);
         h = h.wrapping_mul(FNV_PRIME);
     }
-    Token(fmix64(h))
+    h
 }
 
 /// The MurmurHash3 64-bit finaliser: a bijection that spreads every input
@@ -92,14 +97,7 @@ mod tests {
         // FNV-1a 64 test vectors from the reference (isthe.com/chongo/tech/comp/fnv):
         // "" -> cbf29ce484222325, "a" -> af63dc4c8601ec8c, "foobar" -> 85944171f73967e8.
         // fmix64 is a bijection, so checking it on these inputs pins both steps.
-        let fnv = |key: &[u8]| {
-            let mut h = FNV_OFFSET;
-            for &b in key {
-                h ^= u64::from(b);
-                h = h.wrapping_mul(FNV_PRIME);
-            }
-            h
-        };
+        let fnv = |key: &[u8]| fnv1a(FNV_OFFSET, key);
         assert_eq!(fnv(b""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(fnv(b"a"), 0xaf63_dc4c_8601_ec8c);
         assert_eq!(fnv(b"foobar"), 0x8594_4171_f739_67e8);

@@ -9,7 +9,7 @@
 //!   follows its weight because tokens are *allocated*, not drawn at random:
 //!   [`Ring::allocate_tokens`] is a deterministic, greedy function of the
 //!   ring and the joining node that takes slices from the most loaded nodes
-//!   (Cassandra-style). The module docs of `alloc` (below) say why.
+//!   (Cassandra-style); "Token allocation" below says how and why.
 //! - **Zones.** Nodes may carry a zone label (datacenter, rack).
 //!   [`Ring::preference_list`] walks clockwise taking one node per new zone,
 //!   then fills with distinct nodes; [`Ring::successors`] continues the same
@@ -18,6 +18,9 @@
 //!   the exact [`RangeMove`]s, `(from, to)` per range, so rebalancing streams
 //!   those ranges and nothing else. A join only ever moves ranges *to* the
 //!   new node; a leave only *from* the leaving node.
+//!   [`Ring::replica_changes`] gives the same for replica sets of size `n`
+//!   (what a replicated store streams), and [`Ring::owned_ranges`] /
+//!   [`Ring::replicated_ranges`] what one node holds.
 //! - **Gossip.** The ring is serde-serializable as a [`RingState`] (a format
 //!   version, the [`RingConfig`], and the [`NodeSpec`]s); a ring rebuilt from
 //!   the same specs in any order is identical ([`Ring::from_specs`]).
@@ -26,15 +29,85 @@
 //!
 //! # Token allocation
 //!
-//! Random token placement leaves the most loaded of 100 equal nodes with
-//! 15-30 % more than its share. Instead, the first node's tokens are evenly
-//! spaced and every later node's `weight * vnodes_per_weight` tokens each
-//! cut a slice from the start of the largest range of the node that is most
-//! loaded per unit of weight, sized so the newcomer ends at exactly its
-//! weighted share. A join thus moves the optimum amount (the new node's
-//! share) and only towards the new node. Concurrent joins computed from the
-//! same ring never conflict: specs merge by node id and a doubly claimed
-//! token goes to the lower id.
+//! Random tokens leave the most loaded of 100 equal nodes owning 15 to 30 %
+//! more than the mean, unless each node carries thousands of them. Dynamo's
+//! later scheme (the ring cut into Q equal fixed partitions) balances well
+//! but moves partitions between nodes by a central plan, which two
+//! concurrent joins learnt by gossip could contradict. We do what
+//! Cassandra's token allocator does, simplified: each node owns its own
+//! tokens (so joins never conflict), and a joining node's tokens are a
+//! *deterministic function of the ring it sees and of its own id and weight*,
+//! chosen greedily to take load from the nodes that have the most:
+//!
+//! 1. On an empty ring the node's `T = weight * vnodes_per_weight` tokens
+//!    are evenly spaced, starting from a point derived from its id.
+//! 2. Otherwise its target is `2^64 * weight / (total weight + weight)`
+//!    positions. For each of its `T` tokens in turn, it takes the node with
+//!    the highest load per unit of weight (ties: lower id), picks that
+//!    node's largest range (scored with a small id-seeded jitter, below),
+//!    and places a token inside it so as to take
+//!    `min(still needed / tokens left, range width - 1)` positions from the
+//!    start of the range. Loads are updated and the next token is placed.
+//!
+//! Every token therefore takes one slice from one over-loaded node; a join
+//! moves exactly the new node's share (the optimum) and nothing between
+//! other nodes. Load-per-weight comparisons use exact integer cross
+//! products, so the result is the same on every platform.
+//!
+//! **Zones.** By default ([`Balance::Global`]) allocation balances primary
+//! ownership over the whole ring. With zones and a replica in every zone,
+//! a node's storage is its share of its *zone's* sub-ring, which global
+//! balancing leaves about 1.2x uneven; [`Balance::PerZone`] runs the same
+//! greedy step on the joiner's zone only (its tokens against its
+//! zone-mates'), bringing that to about 1.01x. [`Balance`] gives the
+//! measured trade-off.
+//!
+//! **Concurrent joins.** Two nodes that join at the same time each compute
+//! tokens from the ring before the other; gossip then carries both specs
+//! and every node rebuilds the same ring (specs are sorted by id, and a
+//! token claimed twice goes to the lower id). Nothing conflicts, and no key
+//! is lost: together the two joiners own at least what one alone would.
+//! Balance can suffer: a new token always takes the *start* of a range, so
+//! two joiners aiming at the same range split one slice between them. To
+//! make that rare, a range's score is its width scaled by `1 + j/1024`,
+//! `j < 256` drawn from the joiner's id and the range's start, so joiners
+//! prefer different ranges of the same node. On a tiny ring, where a joiner
+//! must cut every range there is (one node, say), both cut the same ones
+//! and the higher id may get as little as half its share: join nodes one
+//! at a time when the ring is small.
+//!
+//! **Leaves.** A leaving node's ranges go to the owners of the next tokens
+//! clockwise; nothing is re-allocated, so a leave moves exactly the leaver's
+//! share, but the nodes that inherit may end above their share (the figures
+//! show about 1.2x after one of 11 leaves). Leaving the last node that
+//! joined undoes its join exactly: each slice returns to the node it came
+//! from.
+//!
+//! # Preference lists
+//!
+//! A key's *preference order* lists every node once. Start at the entry
+//! owning the key's hash and walk the tokens clockwise:
+//!
+//! 1. **Zones first.** Take each node whose zone has not been taken yet,
+//!    until every zone has been taken once (or the walk has gone all the way
+//!    round).
+//! 2. **Then fill.** Walk again from the start, and take each node not yet
+//!    taken, in the order met.
+//!
+//! `preference_list(key, n)` is the first `n` of this order: its replicas
+//! span `min(n, zones)` distinct zones before any zone repeats, and with no
+//! zones at all (one unnamed zone) it is the classic "first n distinct nodes
+//! clockwise". [`Ring::successors`] yields the whole order lazily, so the
+//! nodes after the first `n` are the fallbacks a sloppy quorum uses, in the
+//! order it should try them.
+//!
+//! ## Speed
+//!
+//! A lookup is one binary search over the sorted token table and a short
+//! walk; the result lives in a fixed array inside [`PreferenceList`]
+//! (at most [`MAX_REPLICAS`] entries), so the hot path does not allocate.
+//! The walk is long only when a zone is rare: to find its first node the
+//! walk may pass most of the ring.
 //!
 //! # Example
 //!
@@ -67,6 +140,7 @@
 
 mod alloc;
 mod diff;
+pub use diff::ReplicaChange;
 mod error;
 pub mod hash;
 mod placement;
@@ -78,7 +152,8 @@ pub use hash::{Token, key_hash};
 pub use placement::{PreferenceList, Successors};
 pub use range::{RangeMove, TokenRange};
 pub use ring::{
-    DEFAULT_VNODES_PER_WEIGHT, NewNode, NodeSpec, RING_FORMAT_VERSION, Ring, RingConfig, RingState,
+    Balance, DEFAULT_VNODES_PER_WEIGHT, MAX_LOOKUP_BUCKETS, NewNode, NodeSpec, RING_FORMAT_VERSION,
+    Ring, RingConfig, RingState,
 };
 
 /// The most nodes a ring holds. Node indices are kept in `u32`s; the bound

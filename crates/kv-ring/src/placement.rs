@@ -1,30 +1,7 @@
 //! Preference lists: which nodes hold a key, in what order.
 //!
-//! # The rule
-//!
-//! A key's *preference order* lists every node once. Start at the entry
-//! owning the key's hash and walk the tokens clockwise:
-//!
-//! 1. **Zones first.** Take each node whose zone has not been taken yet,
-//!    until every zone has been taken once (or the walk has gone all the way
-//!    round).
-//! 2. **Then fill.** Walk again from the start, and take each node not yet
-//!    taken, in the order met.
-//!
-//! `preference_list(key, n)` is the first `n` of this order: its replicas
-//! span `min(n, zones)` distinct zones before any zone repeats, and with no
-//! zones at all (one unnamed zone) it is the classic "first n distinct nodes
-//! clockwise". [`Ring::successors`] yields the whole order lazily, so the
-//! nodes after the first `n` are the fallbacks a sloppy quorum uses, in the
-//! order it should try them.
-//!
-//! # Speed
-//!
-//! A lookup is one binary search over the sorted token table and a short
-//! walk; the result lives in a fixed array inside [`PreferenceList`]
-//! (at most [`MAX_REPLICAS`] entries), so the hot path does not allocate.
-//! The walk is long only when a zone is rare: to find its first node the
-//! walk may pass most of the ring.
+//! The rule is in the crate documentation ("Preference lists"), where
+//! users of the crate read it.
 
 use std::ops::Deref;
 
@@ -72,8 +49,8 @@ impl<'a> IntoIterator for &'a PreferenceList {
 }
 
 impl Ring {
-    /// The first `n` nodes of `key`'s preference order (module `placement`
-    /// in the crate docs): `n` distinct nodes spread over as many zones as
+    /// The first `n` nodes of `key`'s preference order (see "Preference
+    /// lists" in the [crate] docs): `n` distinct nodes spread over as many zones as
     /// there are, or every node when the ring has fewer than `n`.
     pub fn preference_list(&self, key: &[u8], n: usize) -> Result<PreferenceList, RingError> {
         self.preference_list_for_token(key_hash(key), n)

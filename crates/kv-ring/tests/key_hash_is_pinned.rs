@@ -1,9 +1,11 @@
-//! The key hash is part of the data layout: these golden values pin it.
+//! The key hash (and the ring fingerprint) are part of the data layout and
+//! of what gossip compares: these golden values pin them.
 //!
 //! The expected values were computed by an independent implementation (a
 //! Python transcription of the algorithm in `kv_ring::hash`'s docs), not by
 //! running this crate. If one of these fails, keys would move between nodes
 //! after an upgrade: do not "fix" the numbers.
+#![allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
 
 use kv_ring::{Token, key_hash};
 
@@ -30,4 +32,18 @@ fn golden_values() {
 fn every_byte_value_is_hashed() {
     let key: Vec<u8> = (0..=255u8).collect();
     assert_eq!(key_hash(&key), Token(0x2067_db6d_bd4e_fa06));
+}
+
+#[test]
+fn ring_fingerprint_golden_value() {
+    // Also computed by an independent Python transcription of the documented
+    // byte layout of `Ring::fingerprint`.
+    let spec = kv_ring::NodeSpec {
+        id: kv_types::NodeId(1),
+        weight: 1,
+        zone: Some("a".into()),
+        tokens: vec![Token(10), Token(5)],
+    };
+    let ring = kv_ring::Ring::from_specs(kv_ring::RingConfig::default(), [spec]).unwrap();
+    assert_eq!(ring.fingerprint(), 0x3bef_06ea_0657_acb0);
 }

@@ -1,7 +1,7 @@
 //! Shared test helpers: ring strategies and a naive model of the ring.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
-use kv_ring::{NewNode, Ring, RingConfig, Token};
+use kv_ring::{Balance, NewNode, Ring, RingConfig, Token};
 use kv_types::NodeId;
 use proptest::prelude::*;
 
@@ -29,10 +29,24 @@ pub fn new_node((id, weight, zone): Plan) -> NewNode {
 /// A ring built by joining `plans` in the order given, with few vnodes so
 /// that edge cases (tiny rings, big ranges) show up.
 pub fn build(plans: &[Plan], vnodes: u32) -> Ring {
-    let mut ring = Ring::new(RingConfig {
+    build_with(plans, config(vnodes, false))
+}
+
+/// The config with `vnodes` per weight, balancing per zone if asked.
+pub fn config(vnodes: u32, per_zone: bool) -> RingConfig {
+    RingConfig {
         vnodes_per_weight: vnodes,
-    })
-    .unwrap();
+        balance: if per_zone {
+            Balance::PerZone
+        } else {
+            Balance::Global
+        },
+    }
+}
+
+/// A ring built by joining `plans` in the order given, with `config`.
+pub fn build_with(plans: &[Plan], config: RingConfig) -> Ring {
+    let mut ring = Ring::new(config).unwrap();
     for &p in plans {
         ring.join(new_node(p)).unwrap();
     }
