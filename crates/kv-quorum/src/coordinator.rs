@@ -627,14 +627,7 @@ impl HintReplayer {
 
     /// Replays the hints of every owner that `liveness` reports alive.
     pub async fn replay_alive(&self, liveness: &dyn Liveness) -> Result<ReplayReport, QuorumError> {
-        let owners = self
-            .replica
-            .hints()
-            .owners()
-            .map_err(|failure| QuorumError::Replica {
-                node: self.replica.id(),
-                failure,
-            })?;
+        let owners = self.replica.hints().owners();
         let mut total = ReplayReport::default();
         for owner in owners.into_iter().filter(|&o| liveness.is_alive(o)) {
             let r = self.replay_to(owner).await?;

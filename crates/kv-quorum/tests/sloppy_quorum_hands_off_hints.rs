@@ -129,3 +129,51 @@ fn a_full_hint_store_is_a_clear_error_with_a_metric() {
     sim.run(coordinator.put(first.as_bytes(), Bytes::from_static(b"a2"), None, all))
         .unwrap();
 }
+
+#[test]
+fn a_sloppy_read_counts_what_stand_ins_keep_as_hints() {
+    let sim = Sim::new(1250, 5);
+    let h = home(&sim, b"k");
+    sim.crash(h[1]);
+    sim.crash(h[2]);
+    let c = sim.coordinator(h[0], sloppy());
+    let all = RequestOptions::with(Consistency::All);
+    sim.run(c.put(b"k", Bytes::from_static(b"v"), None, all))
+        .unwrap();
+    // The last home replica dies too; ONE from the stand-ins still finds
+    // the value in their hints.
+    sim.crash(h[0]);
+    let other = sim.coordinator(h[1], sloppy());
+    let got = sim
+        .run(other.get(b"k", RequestOptions::with(Consistency::Explicit(2))))
+        .unwrap();
+    assert_eq!(got.siblings, vec![Bytes::from_static(b"v")]);
+}
+
+#[test]
+fn hint_counts_survive_a_restart() {
+    use std::sync::Arc;
+
+    let storage = Arc::new(kv_types::MemStorage::new());
+    let limits = HintLimits {
+        count_max: 2,
+        bytes_max: 1 << 20,
+    };
+    let store = kv_quorum::HintStore::open(storage.clone(), limits).unwrap();
+    let mut set = kv_quorum::SiblingSet::new();
+    set.update(
+        &kv_quorum::VersionVector::new(),
+        NodeId(1),
+        Some(Bytes::from_static(b"v")),
+    );
+    store.add(NodeId(9), b"a", &set).unwrap();
+    store.add(NodeId(8), b"b", &set).unwrap();
+    assert!(store.add(NodeId(9), b"c", &set).is_err());
+    store.remove_delivered(NodeId(8), b"b", &set).unwrap();
+    let reopened = kv_quorum::HintStore::open(storage, limits).unwrap();
+    assert_eq!(reopened.stats().count, 1);
+    assert_eq!(reopened.stats().bytes, store.stats().bytes);
+    assert_eq!(reopened.owners(), vec![NodeId(9)]);
+    reopened.add(NodeId(9), b"c", &set).unwrap();
+    assert!(reopened.add(NodeId(7), b"d", &set).is_err());
+}
