@@ -269,35 +269,24 @@ impl SiblingSet {
     /// side has never seen its dot; a sibling whose dot the other side has
     /// seen but dropped was superseded there. The clocks join.
     pub fn merge(&mut self, other: &Self) {
-        let mut kept: Vec<Sibling> = Vec::with_capacity(self.siblings.len() + other.siblings.len());
-        let (mut i, mut j) = (0, 0);
-        // Both lists are sorted by dot, so one merge pass suffices.
-        while i < self.siblings.len() || j < other.siblings.len() {
-            let ord = match (self.siblings.get(i), other.siblings.get(j)) {
-                (Some(a), Some(b)) => a.dot.cmp(&b.dot),
-                (Some(_), None) => Ordering::Less,
-                (None, _) => Ordering::Greater,
-            };
-            match ord {
-                Ordering::Equal => {
-                    kept.push(self.siblings[i].clone());
-                    i += 1;
-                    j += 1;
+        let mine = std::mem::take(&mut self.siblings);
+        let mut kept: Vec<Sibling> = Vec::with_capacity(mine.len() + other.siblings.len());
+        let mut theirs = other.siblings.iter().peekable();
+        // Both lists are sorted by dot, so one merge pass suffices; our own
+        // siblings are moved, only the other side's are cloned.
+        for a in mine {
+            while let Some(b) = theirs.next_if(|b| b.dot < a.dot) {
+                if !self.clock.contains(b.dot) {
+                    kept.push(b.clone());
                 }
-                Ordering::Less => {
-                    let a = &self.siblings[i];
-                    if !other.clock.contains(a.dot) {
-                        kept.push(a.clone());
-                    }
-                    i += 1;
-                }
-                Ordering::Greater => {
-                    let b = &other.siblings[j];
-                    if !self.clock.contains(b.dot) {
-                        kept.push(b.clone());
-                    }
-                    j += 1;
-                }
+            }
+            if theirs.next_if(|b| b.dot == a.dot).is_some() || !other.clock.contains(a.dot) {
+                kept.push(a);
+            }
+        }
+        for b in theirs {
+            if !self.clock.contains(b.dot) {
+                kept.push(b.clone());
             }
         }
         self.siblings = kept;
