@@ -13,11 +13,7 @@ use kv_quorum::{Consistency, QuorumConfig, QuorumError, RequestOptions};
 fn concurrent_puts_become_siblings_and_none_is_dropped() {
     for seed in seeds(300, 10) {
         let sim = Sim::new(seed, 5);
-        let coordinators: Vec<_> = sim
-            .nodes
-            .iter()
-            .map(|&id| sim.coordinator(id, config()))
-            .collect();
+        let coordinators = sim.coordinators(&config());
         let opts = RequestOptions::default();
         sim.put(&coordinators[0], "k", "base", None, opts).unwrap();
         let read = sim.get(&coordinators[0], "k", opts).unwrap();

@@ -14,10 +14,7 @@ use kv_quorum::{
 };
 use kv_types::{MemStorage, NodeId, Storage as _};
 
-const ALL: RequestOptions = RequestOptions {
-    consistency: Some(Consistency::All),
-    timeout: None,
-};
+const ALL: RequestOptions = RequestOptions::with(Consistency::All);
 
 #[test]
 fn delete_with_context_makes_the_key_not_found() {

@@ -46,11 +46,7 @@ fn acknowledged_blind_writes_survive_random_faults() {
             max_siblings: 10_000,
             ..config()
         };
-        let coords: Vec<_> = sim
-            .nodes
-            .iter()
-            .map(|&id| sim.coordinator(id, cfg.clone()))
-            .collect();
+        let coords = sim.coordinators(&cfg);
         let opts = RequestOptions::default();
         let mut acked: BTreeMap<String, BTreeSet<Bytes>> = BTreeMap::new();
         let mut attempted: BTreeMap<String, BTreeSet<Bytes>> = BTreeMap::new();

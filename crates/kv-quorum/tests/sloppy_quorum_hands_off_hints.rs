@@ -26,10 +26,7 @@ fn stand_in(sim: &Sim, key: &str) -> NodeId {
     sim.ring.fallbacks(key.as_bytes(), 3).next().unwrap()
 }
 
-const ALL: RequestOptions = RequestOptions {
-    consistency: Some(Consistency::All),
-    timeout: None,
-};
+const ALL: RequestOptions = RequestOptions::with(Consistency::All);
 
 #[test]
 fn hint_is_delivered_on_recovery_and_the_owner_then_holds_the_value() {

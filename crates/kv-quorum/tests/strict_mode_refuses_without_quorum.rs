@@ -8,10 +8,7 @@ mod common;
 use common::{Fault, Sim, b, config, home, seeds};
 use kv_quorum::{Consistency, QuorumError, RequestOptions};
 
-const DEFAULT: RequestOptions = RequestOptions {
-    consistency: None,
-    timeout: None,
-};
+const DEFAULT: RequestOptions = RequestOptions::DEFAULT;
 
 #[test]
 fn two_of_three_down_answers_unavailable() {

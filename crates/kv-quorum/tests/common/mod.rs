@@ -185,6 +185,14 @@ impl Sim {
         .unwrap()
     }
 
+    /// A coordinator on every node, in node order.
+    pub fn coordinators(&self, config: &QuorumConfig) -> Vec<Coordinator> {
+        self.nodes
+            .iter()
+            .map(|&id| self.coordinator(id, config.clone()))
+            .collect()
+    }
+
     pub fn replayer(&self, node: NodeId) -> HintReplayer {
         HintReplayer::new(
             self.replica(node),
