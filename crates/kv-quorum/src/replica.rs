@@ -123,13 +123,17 @@ impl HintStore {
                 *counts.per_owner.entry(owner).or_insert(0) += 1;
             }
         }
-        Ok(Self {
+        Ok(Self::with_counts(storage, limits, counts))
+    }
+
+    fn with_counts(storage: Arc<dyn Storage>, limits: HintLimits, counts: HintCounts) -> Self {
+        Self {
             storage,
             limits,
             counts: Mutex::new(counts),
             rejected_total: AtomicU64::new(0),
             delivered_total: AtomicU64::new(0),
-        })
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, HintCounts> {
@@ -306,28 +310,28 @@ impl Replica {
         hint_storage: Arc<dyn Storage>,
         hint_limits: HintLimits,
     ) -> Result<Self, StorageError> {
-        Ok(Self {
+        let hints = HintStore::open(hint_storage, hint_limits)?;
+        Ok(Self::with_hints(id, storage, hints))
+    }
+
+    fn with_hints(id: NodeId, storage: Arc<dyn Storage>, hints: HintStore) -> Self {
+        Self {
             id,
             storage,
-            hints: HintStore::open(hint_storage, hint_limits)?,
+            hints,
             stripes: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
-        })
+        }
     }
 
     /// A replica over fresh in-memory storage, for tests and benchmarks.
     pub fn in_memory(id: NodeId, hint_limits: HintLimits) -> Self {
-        Self {
-            id,
-            storage: Arc::new(kv_types::MemStorage::new()),
-            hints: HintStore {
-                storage: Arc::new(kv_types::MemStorage::new()),
-                limits: hint_limits,
-                counts: Mutex::new(HintCounts::default()),
-                rejected_total: AtomicU64::new(0),
-                delivered_total: AtomicU64::new(0),
-            },
-            stripes: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
-        }
+        // A fresh store holds no hints, so there is nothing to count.
+        let hints = HintStore::with_counts(
+            Arc::new(kv_types::MemStorage::new()),
+            hint_limits,
+            HintCounts::default(),
+        );
+        Self::with_hints(id, Arc::new(kv_types::MemStorage::new()), hints)
     }
 
     /// This replica's node id, which it uses as the actor of the dots it
