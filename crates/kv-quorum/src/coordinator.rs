@@ -638,3 +638,39 @@ impl HintReplayer {
         Ok(total)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causal_context_round_trips_and_checks_its_bounds() {
+        let clock: VersionVector = [(NodeId(1), 3), (NodeId(2), 1)].into_iter().collect();
+        let ctx = CausalContext::from_clock(&clock);
+        assert_eq!(ctx.as_bytes()[0], CONTEXT_FORMAT_VERSION);
+        let back = CausalContext::from_bytes(ctx.as_bytes().clone());
+        assert_eq!(back.clock().unwrap(), clock);
+        assert_eq!(
+            CausalContext::default().clock().unwrap(),
+            VersionVector::new()
+        );
+
+        let mut bad = ctx.as_bytes().to_vec();
+        bad[0] = 7;
+        assert!(matches!(
+            CausalContext::from_bytes(bad).clock(),
+            Err(QuorumError::InvalidContext { .. })
+        ));
+        let huge = vec![CONTEXT_FORMAT_VERSION; CONTEXT_BYTES_MAX + 1];
+        assert!(matches!(
+            CausalContext::from_bytes(huge).clock(),
+            Err(QuorumError::InvalidContext { .. })
+        ));
+        let truncated = &ctx.as_bytes()[..ctx.as_bytes().len() - 1];
+        assert!(
+            CausalContext::from_bytes(truncated.to_vec())
+                .clock()
+                .is_err()
+        );
+    }
+}

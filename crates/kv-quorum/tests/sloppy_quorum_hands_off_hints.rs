@@ -157,3 +157,36 @@ fn hint_counts_survive_a_restart() {
     reopened.add(NodeId(9), b"c", &set).unwrap();
     assert!(reopened.add(NodeId(7), b"d", &set).is_err());
 }
+
+#[test]
+fn a_replay_round_delivers_at_most_one_batch() {
+    let sim = Sim::new(1260, 5);
+    let owner = sim.nodes[4];
+    let keys: Vec<String> = (0u32..)
+        .map(|i| format!("k{i}"))
+        .filter(|k| home(&sim, k.as_bytes()).contains(&owner))
+        .take(40)
+        .collect();
+    sim.crash(owner);
+    let mut by_stand_in = std::collections::BTreeMap::<NodeId, usize>::new();
+    for k in &keys {
+        let c = sim.coordinator(home(&sim, k.as_bytes())[0], sloppy());
+        sim.put(&c, k, "v", None, ALL).unwrap();
+        *by_stand_in.entry(stand_in(&sim, k)).or_default() += 1;
+    }
+    sim.heal(owner);
+    // The simulation's replayer delivers batches of 16.
+    let (&fb, &held) = by_stand_in.iter().max_by_key(|e| *e.1).unwrap();
+    assert!(held > 16, "need more than one batch, got {held}");
+    let first = sim.run(sim.replayer(fb).replay_to(owner)).unwrap();
+    assert_eq!(first.delivered, 16);
+    assert_eq!(sim.replica(fb).hints().stats().count, held - 16);
+    while sim.replica(fb).hints().stats().count > 0 {
+        sim.run(sim.replayer(fb).replay_to(owner)).unwrap();
+    }
+    for k in &keys {
+        if stand_in(&sim, k) == fb {
+            assert_eq!(sim.stored(owner, k), vec![b("v")]);
+        }
+    }
+}

@@ -132,3 +132,27 @@ fn consistency_beyond_n_is_refused() {
         .unwrap_err();
     assert_eq!(err, QuorumError::InvalidConsistency { requested: 4, n: 3 });
 }
+
+#[test]
+fn a_write_fails_over_to_the_next_issuer() {
+    let sim = Sim::new(950, 5);
+    let h = home(&sim, b"k");
+    // A coordinator outside the preference list, whose first choice of
+    // issuer is cut off without the failure detector knowing.
+    let outsider = *sim.nodes.iter().find(|n| !h.contains(n)).unwrap();
+    sim.partition(h[0]);
+    let c = sim.coordinator(outsider, config());
+    sim.put(&c, "k", "v", None, DEFAULT).unwrap();
+    let actors: Vec<_> = sim
+        .replica(h[1])
+        .read(b"k")
+        .unwrap()
+        .clock()
+        .iter()
+        .collect();
+    assert_eq!(
+        actors,
+        vec![(h[1], 1)],
+        "the second home replica issued the dot"
+    );
+}
