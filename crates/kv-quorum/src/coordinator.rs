@@ -642,6 +642,59 @@ impl HintReplayer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::in_process::{InProcessTransport, NoTimer};
+    use crate::placement::StaticRing;
+    use crate::replica::HintLimits;
+    use crate::transport::AllAlive;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// The node spawns these futures on a multi-threaded runtime, so they
+    /// must be `Send`; this fails to compile if a change breaks that.
+    #[test]
+    fn request_futures_are_send() {
+        let replica = Arc::new(Replica::in_memory(NodeId(1), HintLimits::default()));
+        let transport = Arc::new(InProcessTransport::new([replica.clone()]));
+        let c = Coordinator::new(
+            NodeId(1),
+            QuorumConfig {
+                n: 1,
+                r: 1,
+                w: 1,
+                ..QuorumConfig::default()
+            },
+            Arc::new(StaticRing::new([NodeId(1)])),
+            Arc::new(AllAlive),
+            transport.clone(),
+            Arc::new(NoTimer),
+        )
+        .unwrap();
+        let opts = RequestOptions::default();
+        let get = c.get(b"k", opts);
+        assert_send(&get);
+        let put = c.put(b"k", Bytes::from_static(b"v"), None, opts);
+        assert_send(&put);
+        let delete = c.delete(b"k", None, opts);
+        assert_send(&delete);
+        let replayer = HintReplayer::new(
+            replica,
+            transport,
+            Arc::new(NoTimer),
+            DEFAULT_TIMEOUT_FOR_TEST,
+            1,
+        );
+        let replay = replayer.replay_to(NodeId(2));
+        assert_send(&replay);
+        let replay_all = replayer.replay_alive(&AllAlive);
+        assert_send(&replay_all);
+        assert!(futures::executor::block_on(put).is_ok());
+        assert_eq!(
+            futures::executor::block_on(get).unwrap().siblings,
+            vec![Bytes::from_static(b"v")]
+        );
+    }
+
+    const DEFAULT_TIMEOUT_FOR_TEST: Duration = Duration::from_secs(1);
 
     #[test]
     fn causal_context_round_trips_and_checks_its_bounds() {
