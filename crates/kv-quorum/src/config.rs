@@ -85,8 +85,14 @@ pub struct RequestOptions {
 }
 
 impl RequestOptions {
+    /// Cluster defaults for everything.
+    pub const DEFAULT: Self = Self {
+        consistency: None,
+        timeout: None,
+    };
+
     /// Options asking for `consistency`.
-    pub fn with(consistency: Consistency) -> Self {
+    pub const fn with(consistency: Consistency) -> Self {
         Self {
             consistency: Some(consistency),
             timeout: None,

@@ -627,14 +627,7 @@ impl HintReplayer {
 
     /// Replays the hints of every owner that `liveness` reports alive.
     pub async fn replay_alive(&self, liveness: &dyn Liveness) -> Result<ReplayReport, QuorumError> {
-        let owners = self
-            .replica
-            .hints()
-            .owners()
-            .map_err(|failure| QuorumError::Replica {
-                node: self.replica.id(),
-                failure,
-            })?;
+        let owners = self.replica.hints().owners();
         let mut total = ReplayReport::default();
         for owner in owners.into_iter().filter(|&o| liveness.is_alive(o)) {
             let r = self.replay_to(owner).await?;
@@ -643,5 +636,94 @@ impl HintReplayer {
             total.failed += r.failed;
         }
         Ok(total)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::in_process::{InProcessTransport, NoTimer};
+    use crate::placement::StaticRing;
+    use crate::replica::HintLimits;
+    use crate::transport::AllAlive;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// The node spawns these futures on a multi-threaded runtime, so they
+    /// must be `Send`; this fails to compile if a change breaks that.
+    #[test]
+    fn request_futures_are_send() {
+        let replica = Arc::new(Replica::in_memory(NodeId(1), HintLimits::default()));
+        let transport = Arc::new(InProcessTransport::new([replica.clone()]));
+        let c = Coordinator::new(
+            NodeId(1),
+            QuorumConfig {
+                n: 1,
+                r: 1,
+                w: 1,
+                ..QuorumConfig::default()
+            },
+            Arc::new(StaticRing::new([NodeId(1)])),
+            Arc::new(AllAlive),
+            transport.clone(),
+            Arc::new(NoTimer),
+        )
+        .unwrap();
+        let opts = RequestOptions::default();
+        let get = c.get(b"k", opts);
+        assert_send(&get);
+        let put = c.put(b"k", Bytes::from_static(b"v"), None, opts);
+        assert_send(&put);
+        let delete = c.delete(b"k", None, opts);
+        assert_send(&delete);
+        let replayer = HintReplayer::new(
+            replica,
+            transport,
+            Arc::new(NoTimer),
+            DEFAULT_TIMEOUT_FOR_TEST,
+            1,
+        );
+        let replay = replayer.replay_to(NodeId(2));
+        assert_send(&replay);
+        let replay_all = replayer.replay_alive(&AllAlive);
+        assert_send(&replay_all);
+        assert!(futures::executor::block_on(put).is_ok());
+        assert_eq!(
+            futures::executor::block_on(get).unwrap().siblings,
+            vec![Bytes::from_static(b"v")]
+        );
+    }
+
+    const DEFAULT_TIMEOUT_FOR_TEST: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn causal_context_round_trips_and_checks_its_bounds() {
+        let clock: VersionVector = [(NodeId(1), 3), (NodeId(2), 1)].into_iter().collect();
+        let ctx = CausalContext::from_clock(&clock);
+        assert_eq!(ctx.as_bytes()[0], CONTEXT_FORMAT_VERSION);
+        let back = CausalContext::from_bytes(ctx.as_bytes().clone());
+        assert_eq!(back.clock().unwrap(), clock);
+        assert_eq!(
+            CausalContext::default().clock().unwrap(),
+            VersionVector::new()
+        );
+
+        let mut bad = ctx.as_bytes().to_vec();
+        bad[0] = 7;
+        assert!(matches!(
+            CausalContext::from_bytes(bad).clock(),
+            Err(QuorumError::InvalidContext { .. })
+        ));
+        let huge = vec![CONTEXT_FORMAT_VERSION; CONTEXT_BYTES_MAX + 1];
+        assert!(matches!(
+            CausalContext::from_bytes(huge).clock(),
+            Err(QuorumError::InvalidContext { .. })
+        ));
+        let truncated = &ctx.as_bytes()[..ctx.as_bytes().len() - 1];
+        assert!(
+            CausalContext::from_bytes(truncated.to_vec())
+                .clock()
+                .is_err()
+        );
     }
 }

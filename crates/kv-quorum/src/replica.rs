@@ -1,6 +1,7 @@
 //! The replica side: applies [`ReplicaRequest`]s to local storage and keeps
 //! hints for other nodes.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -56,6 +57,14 @@ pub struct HintStats {
 struct HintCounts {
     count: usize,
     bytes: usize,
+    /// Hints held per owner, so reads and replay know which owners to look
+    /// at without scanning the store.
+    per_owner: BTreeMap<NodeId, usize>,
+}
+
+fn owner_of(hint_key: &[u8]) -> Option<NodeId> {
+    let id: [u8; 8] = hint_key.get(..8)?.try_into().ok()?;
+    Some(NodeId(u64::from_be_bytes(id)))
 }
 
 /// Writes kept for home replicas that were down (hinted handoff).
@@ -108,18 +117,23 @@ impl HintStore {
         let mut counts = HintCounts::default();
         for item in storage.range(KeyRange::all())? {
             let (k, r) = item?;
-            if !is_removed(&r) {
+            if let (false, Some(owner)) = (is_removed(&r), owner_of(&k)) {
                 counts.count += 1;
                 counts.bytes += k.len() + r.len_bytes();
+                *counts.per_owner.entry(owner).or_insert(0) += 1;
             }
         }
-        Ok(Self {
+        Ok(Self::with_counts(storage, limits, counts))
+    }
+
+    fn with_counts(storage: Arc<dyn Storage>, limits: HintLimits, counts: HintCounts) -> Self {
+        Self {
             storage,
             limits,
             counts: Mutex::new(counts),
             rejected_total: AtomicU64::new(0),
             delivered_total: AtomicU64::new(0),
-        })
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, HintCounts> {
@@ -162,7 +176,7 @@ impl HintStore {
         let old_bytes = old.as_ref().map_or(0, |r| hk.len() + r.len_bytes());
         let new_bytes = hk.len() + record.len_bytes();
         let count = counts.count + usize::from(old.is_none());
-        let bytes = counts.bytes - old_bytes + new_bytes;
+        let bytes = counts.bytes.saturating_sub(old_bytes) + new_bytes;
         if count > self.limits.count_max || bytes > self.limits.bytes_max {
             self.rejected_total.fetch_add(1, Ordering::Relaxed);
             return Err(ReplicaFailure::HintStoreFull {
@@ -175,6 +189,9 @@ impl HintStore {
         self.storage.put(hk, record)?;
         counts.count = count;
         counts.bytes = bytes;
+        if old.is_none() {
+            *counts.per_owner.entry(owner).or_insert(0) += 1;
+        }
         Ok(())
     }
 
@@ -202,27 +219,33 @@ impl HintStore {
             if is_removed(&r) {
                 continue;
             }
-            out.push((k.slice(8..), decode_record(&r)?));
+            if k.len() >= 8 {
+                out.push((k.slice(8..), decode_record(&r)?));
+            }
         }
         Ok(out)
     }
 
     /// Owners for which hints are held, in id order.
-    pub fn owners(&self) -> Result<Vec<NodeId>, ReplicaFailure> {
-        let mut owners: Vec<NodeId> = Vec::new();
-        for item in self.storage.range(KeyRange::all())? {
-            let (k, r) = item?;
-            if is_removed(&r) || k.len() < 8 {
-                continue;
-            }
-            let mut id = [0u8; 8];
-            id.copy_from_slice(&k[..8]);
-            let id = NodeId(u64::from_be_bytes(id));
-            if owners.last() != Some(&id) {
-                owners.push(id);
+    pub fn owners(&self) -> Vec<NodeId> {
+        self.lock().per_owner.keys().copied().collect()
+    }
+
+    /// Every hint held for `key`, whatever its owner, merged; `None` when
+    /// there is none. A stand-in answers sloppy reads with it.
+    pub fn find(&self, key: &[u8]) -> Result<Option<SiblingSet>, ReplicaFailure> {
+        let owners = self.owners();
+        let mut found: Option<SiblingSet> = None;
+        for owner in owners {
+            if let Some(r) = self.storage.get(&hint_key(owner, key))?
+                && !is_removed(&r)
+            {
+                found
+                    .get_or_insert_with(SiblingSet::new)
+                    .merge(&decode_record(&r)?);
             }
         }
-        Ok(owners)
+        Ok(found)
     }
 
     /// Removes the hint for `owner` and `key` after the owner acknowledged
@@ -244,8 +267,14 @@ impl HintStore {
         }
         let freed = hk.len() + current.len_bytes();
         self.storage.put(hk, Record::tombstone(Bytes::new()))?;
-        counts.count -= 1;
-        counts.bytes -= freed;
+        counts.count = counts.count.saturating_sub(1);
+        counts.bytes = counts.bytes.saturating_sub(freed);
+        if let Some(n) = counts.per_owner.get_mut(&owner) {
+            *n -= 1;
+            if *n == 0 {
+                counts.per_owner.remove(&owner);
+            }
+        }
         self.delivered_total.fetch_add(1, Ordering::Relaxed);
         Ok(true)
     }
@@ -281,28 +310,28 @@ impl Replica {
         hint_storage: Arc<dyn Storage>,
         hint_limits: HintLimits,
     ) -> Result<Self, StorageError> {
-        Ok(Self {
+        let hints = HintStore::open(hint_storage, hint_limits)?;
+        Ok(Self::with_hints(id, storage, hints))
+    }
+
+    fn with_hints(id: NodeId, storage: Arc<dyn Storage>, hints: HintStore) -> Self {
+        Self {
             id,
             storage,
-            hints: HintStore::open(hint_storage, hint_limits)?,
+            hints,
             stripes: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
-        })
+        }
     }
 
     /// A replica over fresh in-memory storage, for tests and benchmarks.
     pub fn in_memory(id: NodeId, hint_limits: HintLimits) -> Self {
-        Self {
-            id,
-            storage: Arc::new(kv_types::MemStorage::new()),
-            hints: HintStore {
-                storage: Arc::new(kv_types::MemStorage::new()),
-                limits: hint_limits,
-                counts: Mutex::new(HintCounts::default()),
-                rejected_total: AtomicU64::new(0),
-                delivered_total: AtomicU64::new(0),
-            },
-            stripes: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
-        }
+        // A fresh store holds no hints, so there is nothing to count.
+        let hints = HintStore::with_counts(
+            Arc::new(kv_types::MemStorage::new()),
+            hint_limits,
+            HintCounts::default(),
+        );
+        Self::with_hints(id, Arc::new(kv_types::MemStorage::new()), hints)
     }
 
     /// This replica's node id, which it uses as the actor of the dots it
@@ -322,6 +351,16 @@ impl Replica {
             Some(r) => Ok(decode_record(&r)?),
             None => Ok(SiblingSet::new()),
         }
+    }
+
+    /// The stored state of `key` merged with any hints held for it, so a
+    /// stand-in answers a sloppy read with what it keeps for others.
+    fn read_with_hints(&self, key: &[u8]) -> Result<SiblingSet, ReplicaFailure> {
+        let mut set = self.read(key)?;
+        if let Some(hinted) = self.hints.find(key)? {
+            set.merge(&hinted);
+        }
+        Ok(set)
     }
 
     fn stripe(&self, key: &[u8]) -> MutexGuard<'_, ()> {
@@ -366,9 +405,9 @@ impl Replica {
     /// seam is, and holding a stripe lock across an await is what we avoid.
     pub fn handle(&self, req: ReplicaRequest) -> ReplicaResponse {
         let result = match req {
-            ReplicaRequest::Get { key } => {
-                self.read(&key).map(|set| ReplicaResponse::Found { set })
-            }
+            ReplicaRequest::Get { key } => self
+                .read_with_hints(&key)
+                .map(|set| ReplicaResponse::Found { set }),
             ReplicaRequest::Write {
                 key,
                 context,

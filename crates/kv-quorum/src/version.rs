@@ -14,7 +14,6 @@
 //! a partial order) can be property-tested directly.
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use kv_types::NodeId;
@@ -31,11 +30,27 @@ pub struct Dot {
 
 /// A version vector: for each actor, how many of its events are known.
 ///
-/// Actors missing from the map count as 0. Kept in a `BTreeMap` so that
-/// iteration, encoding and therefore simulations are deterministic.
+/// Actors missing from the vector count as 0. Kept as a vector of
+/// `(actor, counter)` sorted by actor with no zero counter: merge and
+/// `descends` are one linear pass, iteration and encoding are
+/// deterministic, and the encoding equals that of a sorted map.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "RawVersionVector")]
 pub struct VersionVector {
-    entries: BTreeMap<NodeId, u64>,
+    entries: Vec<(NodeId, u64)>,
+}
+
+/// The decoded form, normalised before use: bytes from disk or the wire
+/// may be unsorted or repeat an actor.
+#[derive(Deserialize)]
+struct RawVersionVector {
+    entries: Vec<(NodeId, u64)>,
+}
+
+impl From<RawVersionVector> for VersionVector {
+    fn from(raw: RawVersionVector) -> Self {
+        raw.entries.into_iter().collect()
+    }
 }
 
 impl VersionVector {
@@ -46,7 +61,10 @@ impl VersionVector {
 
     /// Events of `actor` that this vector covers.
     pub fn get(&self, actor: NodeId) -> u64 {
-        self.entries.get(&actor).copied().unwrap_or(0)
+        match self.entries.binary_search_by_key(&actor, |e| e.0) {
+            Ok(i) => self.entries[i].1,
+            Err(_) => 0,
+        }
     }
 
     /// Records that events of `actor` up to `counter` are known.
@@ -54,8 +72,10 @@ impl VersionVector {
         if counter == 0 {
             return;
         }
-        let slot = self.entries.entry(actor).or_insert(0);
-        *slot = (*slot).max(counter);
+        match self.entries.binary_search_by_key(&actor, |e| e.0) {
+            Ok(i) => self.entries[i].1 = self.entries[i].1.max(counter),
+            Err(i) => self.entries.insert(i, (actor, counter)),
+        }
     }
 
     /// Whether `dot` is covered by this vector.
@@ -65,14 +85,51 @@ impl VersionVector {
 
     /// Pointwise maximum with `other`.
     pub fn merge(&mut self, other: &Self) {
-        for (&actor, &counter) in &other.entries {
-            self.observe(actor, counter);
+        // Fast path, the common case: the same actors on both sides.
+        if self.entries.len() == other.entries.len()
+            && self
+                .entries
+                .iter()
+                .zip(&other.entries)
+                .all(|(a, b)| a.0 == b.0)
+        {
+            for (a, b) in self.entries.iter_mut().zip(&other.entries) {
+                a.1 = a.1.max(b.1);
+            }
+            return;
         }
+        let mut out = Vec::with_capacity(self.entries.len() + other.entries.len());
+        let (mut i, mut j) = (0, 0);
+        while i < self.entries.len() && j < other.entries.len() {
+            let (a, b) = (self.entries[i], other.entries[j]);
+            match a.0.cmp(&b.0) {
+                Ordering::Less => {
+                    out.push(a);
+                    i += 1;
+                }
+                Ordering::Greater => {
+                    out.push(b);
+                    j += 1;
+                }
+                Ordering::Equal => {
+                    out.push((a.0, a.1.max(b.1)));
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+        out.extend_from_slice(&self.entries[i..]);
+        out.extend_from_slice(&other.entries[j..]);
+        self.entries = out;
     }
 
     /// Whether this vector has seen everything `other` has (`self >= other`).
     pub fn descends(&self, other: &Self) -> bool {
-        other.entries.iter().all(|(&a, &c)| self.get(a) >= c)
+        let mut mine = self.entries.iter().peekable();
+        other.entries.iter().all(|&(actor, counter)| {
+            while mine.next_if(|e| e.0 < actor).is_some() {}
+            matches!(mine.peek(), Some(&&(a, c)) if a == actor && c >= counter)
+        })
     }
 
     /// The causal order of two vectors, or `None` when they are concurrent.
@@ -97,17 +154,17 @@ impl VersionVector {
 
     /// The `(actor, counter)` pairs in actor order.
     pub fn iter(&self) -> impl Iterator<Item = (NodeId, u64)> + '_ {
-        self.entries.iter().map(|(&a, &c)| (a, c))
+        self.entries.iter().copied()
     }
 }
 
 impl FromIterator<(NodeId, u64)> for VersionVector {
     fn from_iter<T: IntoIterator<Item = (NodeId, u64)>>(iter: T) -> Self {
-        let mut vv = Self::new();
-        for (a, c) in iter {
-            vv.observe(a, c);
-        }
-        vv
+        let mut entries: Vec<(NodeId, u64)> = iter.into_iter().filter(|e| e.1 > 0).collect();
+        // Highest counter first within an actor, so dedup keeps the max.
+        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        entries.dedup_by_key(|e| e.0);
+        Self { entries }
     }
 }
 
@@ -127,9 +184,24 @@ pub struct Sibling {
 /// sibling's dot is covered by another sibling's history (they are
 /// pairwise concurrent), which the operations ensure by construction.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "RawSiblingSet")]
 pub struct SiblingSet {
     clock: VersionVector,
     siblings: Vec<Sibling>,
+}
+
+/// The decoded form; [`SiblingSet::from_parts`] restores the invariants of
+/// bytes from the wire.
+#[derive(Deserialize)]
+struct RawSiblingSet {
+    clock: VersionVector,
+    siblings: Vec<Sibling>,
+}
+
+impl From<RawSiblingSet> for SiblingSet {
+    fn from(raw: RawSiblingSet) -> Self {
+        SiblingSet::from_parts(raw.clock, raw.siblings)
+    }
 }
 
 impl SiblingSet {
@@ -197,35 +269,24 @@ impl SiblingSet {
     /// side has never seen its dot; a sibling whose dot the other side has
     /// seen but dropped was superseded there. The clocks join.
     pub fn merge(&mut self, other: &Self) {
-        let mut kept: Vec<Sibling> = Vec::with_capacity(self.siblings.len() + other.siblings.len());
-        let (mut i, mut j) = (0, 0);
-        // Both lists are sorted by dot, so one merge pass suffices.
-        while i < self.siblings.len() || j < other.siblings.len() {
-            let ord = match (self.siblings.get(i), other.siblings.get(j)) {
-                (Some(a), Some(b)) => a.dot.cmp(&b.dot),
-                (Some(_), None) => Ordering::Less,
-                (None, _) => Ordering::Greater,
-            };
-            match ord {
-                Ordering::Equal => {
-                    kept.push(self.siblings[i].clone());
-                    i += 1;
-                    j += 1;
+        let mine = std::mem::take(&mut self.siblings);
+        let mut kept: Vec<Sibling> = Vec::with_capacity(mine.len() + other.siblings.len());
+        let mut theirs = other.siblings.iter().peekable();
+        // Both lists are sorted by dot, so one merge pass suffices; our own
+        // siblings are moved, only the other side's are cloned.
+        for a in mine {
+            while let Some(b) = theirs.next_if(|b| b.dot < a.dot) {
+                if !self.clock.contains(b.dot) {
+                    kept.push(b.clone());
                 }
-                Ordering::Less => {
-                    let a = &self.siblings[i];
-                    if !other.clock.contains(a.dot) {
-                        kept.push(a.clone());
-                    }
-                    i += 1;
-                }
-                Ordering::Greater => {
-                    let b = &other.siblings[j];
-                    if !self.clock.contains(b.dot) {
-                        kept.push(b.clone());
-                    }
-                    j += 1;
-                }
+            }
+            if theirs.next_if(|b| b.dot == a.dot).is_some() || !other.clock.contains(a.dot) {
+                kept.push(a);
+            }
+        }
+        for b in theirs {
+            if !self.clock.contains(b.dot) {
+                kept.push(b.clone());
             }
         }
         self.siblings = kept;
@@ -318,5 +379,15 @@ mod tests {
         assert_eq!(a.partial_cmp_causal(&b), Some(Ordering::Less));
         assert_eq!(a.partial_cmp_causal(&c), None);
         assert!(a.descends(&VersionVector::new()));
+    }
+
+    #[test]
+    fn decoded_vectors_are_normalised() {
+        // Unsorted, a repeated actor, a zero counter: as a corrupt or
+        // hostile peer might send.
+        let raw: Vec<(NodeId, u64)> = vec![(B, 1), (A, 2), (B, 5), (NodeId(3), 0)];
+        let bytes = postcard::to_allocvec(&raw).unwrap();
+        let vv: VersionVector = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(vv.iter().collect::<Vec<_>>(), vec![(A, 2), (B, 5)]);
     }
 }

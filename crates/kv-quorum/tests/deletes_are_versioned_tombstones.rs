@@ -5,22 +5,26 @@
 
 mod common;
 
-use bytes::Bytes;
-use common::{Sim, config, home};
-use kv_quorum::{Consistency, RequestOptions};
-use kv_types::Storage as _;
+use std::sync::Arc;
+
+use common::{Sim, b, config, home};
+use kv_quorum::{
+    Consistency, HintLimits, Replica, ReplicaRequest, ReplicaResponse, RequestOptions,
+    VersionVector,
+};
+use kv_types::{MemStorage, NodeId, Storage as _};
+
+const ALL: RequestOptions = RequestOptions::with(Consistency::All);
 
 #[test]
 fn delete_with_context_makes_the_key_not_found() {
     let sim = Sim::new(1700, 3);
     let h = home(&sim, b"k");
     let c = sim.coordinator(h[0], config());
-    let all = RequestOptions::with(Consistency::All);
-    sim.run(c.put(b"k", Bytes::from_static(b"v"), None, all))
-        .unwrap();
-    let got = sim.run(c.get(b"k", all)).unwrap();
-    sim.run(c.delete(b"k", Some(&got.context), all)).unwrap();
-    let got = sim.run(c.get(b"k", all)).unwrap();
+    sim.put(&c, "k", "v", None, ALL).unwrap();
+    let got = sim.get(&c, "k", ALL).unwrap();
+    sim.run(c.delete(b"k", Some(&got.context), ALL)).unwrap();
+    let got = sim.get(&c, "k", ALL).unwrap();
     assert!(!got.is_found());
     assert!(got.siblings.is_empty());
     for &n in &h {
@@ -31,30 +35,23 @@ fn delete_with_context_makes_the_key_not_found() {
         assert!(!set.clock().is_empty());
     }
     // A put with the context of the "not found" read supersedes the tombstone.
-    sim.run(c.put(b"k", Bytes::from_static(b"again"), Some(&got.context), all))
-        .unwrap();
-    let set = sim.replica(h[1]).read(b"k").unwrap();
-    assert_eq!(set.siblings().len(), 1);
+    sim.put(&c, "k", "again", Some(&got.context), ALL).unwrap();
+    assert_eq!(sim.replica(h[1]).read(b"k").unwrap().siblings().len(), 1);
 }
 
 #[test]
 fn storage_sees_a_tombstone_record() {
-    let storage = std::sync::Arc::new(kv_types::MemStorage::new());
-    let replica = kv_quorum::Replica::new(
-        kv_types::NodeId(1),
-        storage.clone(),
-        std::sync::Arc::new(kv_types::MemStorage::new()),
-        kv_quorum::HintLimits::default(),
-    )
-    .unwrap();
-    let write = |value: Option<&'static [u8]>, context| kv_quorum::ReplicaRequest::Write {
-        key: Bytes::from_static(b"k"),
+    let storage = Arc::new(MemStorage::new());
+    let hints = Arc::new(MemStorage::new());
+    let replica = Replica::new(NodeId(1), storage.clone(), hints, HintLimits::default()).unwrap();
+    let write = |value: Option<&str>, context| ReplicaRequest::Write {
+        key: b("k"),
         context,
-        value: value.map(Bytes::from_static),
+        value: value.map(b),
         max_siblings: 8,
     };
-    let resp = replica.handle(write(Some(b"v"), kv_quorum::VersionVector::new()));
-    let kv_quorum::ReplicaResponse::Written { set } = resp else {
+    let resp = replica.handle(write(Some("v"), VersionVector::new()));
+    let ReplicaResponse::Written { set } = resp else {
         panic!("{resp:?}")
     };
     assert!(!storage.get(b"k").unwrap().unwrap().is_tombstone());
@@ -67,17 +64,14 @@ fn a_put_concurrent_with_a_delete_survives() {
     let sim = Sim::new(1800, 3);
     let h = home(&sim, b"k");
     let a = sim.coordinator(h[0], config());
-    let b = sim.coordinator(h[1], config());
-    let all = RequestOptions::with(Consistency::All);
-    sim.run(a.put(b"k", Bytes::from_static(b"v"), None, all))
-        .unwrap();
-    let got = sim.run(a.get(b"k", all)).unwrap();
+    let c = sim.coordinator(h[1], config());
+    sim.put(&a, "k", "v", None, ALL).unwrap();
+    let got = sim.get(&a, "k", ALL).unwrap();
     let (d, p) = sim.run(futures::future::join(
-        a.delete(b"k", Some(&got.context), all),
-        b.put(b"k", Bytes::from_static(b"w"), Some(&got.context), all),
+        a.delete(b"k", Some(&got.context), ALL),
+        c.put(b"k", b("w"), Some(&got.context), ALL),
     ));
     d.unwrap();
     p.unwrap();
-    let got = sim.run(a.get(b"k", all)).unwrap();
-    assert_eq!(got.siblings, vec![Bytes::from_static(b"w")]);
+    assert_eq!(sim.get(&a, "k", ALL).unwrap().siblings, vec![b("w")]);
 }

@@ -11,11 +11,7 @@ use kv_quorum::{Consistency, RequestOptions};
 
 fn check(seed: u64, read: Consistency, write: Consistency) {
     let sim = Sim::new(seed, 5);
-    let coordinators: Vec<_> = sim
-        .nodes
-        .iter()
-        .map(|&id| sim.coordinator(id, config()))
-        .collect();
+    let coordinators = sim.coordinators(&config());
     let mut model = std::collections::BTreeMap::new();
     for step in 0..60u64 {
         let key = format!("key-{}", sim.random(8));

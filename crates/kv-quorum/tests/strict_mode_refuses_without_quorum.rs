@@ -5,9 +5,10 @@
 
 mod common;
 
-use bytes::Bytes;
-use common::{Fault, Sim, config, home, seeds};
+use common::{Fault, Sim, b, config, home, seeds};
 use kv_quorum::{Consistency, QuorumError, RequestOptions};
+
+const DEFAULT: RequestOptions = RequestOptions::DEFAULT;
 
 #[test]
 fn two_of_three_down_answers_unavailable() {
@@ -17,36 +18,24 @@ fn two_of_three_down_answers_unavailable() {
         sim.crash(h[1]);
         sim.crash(h[2]);
         let c = sim.coordinator(h[0], config());
-        let opts = RequestOptions::default();
-        let err = sim
-            .run(c.put(b"k", Bytes::from_static(b"v"), None, opts))
-            .unwrap_err();
+        let unavailable = QuorumError::Unavailable {
+            required: 2,
+            alive: 1,
+        };
         assert_eq!(
-            err,
-            QuorumError::Unavailable {
-                required: 2,
-                alive: 1
-            },
+            sim.put(&c, "k", "v", None, DEFAULT),
+            Err(unavailable.clone()),
             "seed {seed}"
         );
-        let err = sim.run(c.get(b"k", opts)).unwrap_err();
-        assert_eq!(
-            err,
-            QuorumError::Unavailable {
-                required: 2,
-                alive: 1
-            },
-            "seed {seed}"
-        );
+        assert_eq!(sim.get(&c, "k", DEFAULT), Err(unavailable), "seed {seed}");
         // Nothing was written anywhere.
         for &n in &h {
-            assert!(sim.replica(n).read(b"k").unwrap().siblings().is_empty());
+            assert!(sim.stored(n, "k").is_empty());
         }
         // ONE still works on the survivor.
         let one = RequestOptions::with(Consistency::One);
-        sim.run(c.put(b"k", Bytes::from_static(b"v"), None, one))
-            .unwrap();
-        assert!(sim.run(c.get(b"k", one)).unwrap().is_found());
+        sim.put(&c, "k", "v", None, one).unwrap();
+        assert!(sim.get(&c, "k", one).unwrap().is_found());
     }
 }
 
@@ -58,14 +47,7 @@ fn write_short_of_w_is_indeterminate() {
     sim.partition(h[1]);
     sim.partition(h[2]);
     let c = sim.coordinator(h[0], config());
-    let err = sim
-        .run(c.put(
-            b"k",
-            Bytes::from_static(b"v"),
-            None,
-            RequestOptions::default(),
-        ))
-        .unwrap_err();
+    let err = sim.put(&c, "k", "v", None, DEFAULT).unwrap_err();
     assert_eq!(
         err,
         QuorumError::Indeterminate {
@@ -78,9 +60,9 @@ fn write_short_of_w_is_indeterminate() {
     sim.heal(h[1]);
     sim.heal(h[2]);
     let got = sim
-        .run(c.get(b"k", RequestOptions::with(Consistency::All)))
+        .get(&c, "k", RequestOptions::with(Consistency::All))
         .unwrap();
-    assert_eq!(got.siblings, vec![Bytes::from_static(b"v")]);
+    assert_eq!(got.siblings, vec![b("v")]);
 }
 
 #[test]
@@ -98,14 +80,7 @@ fn silent_replicas_make_the_write_time_out_with_its_ack_count() {
     }
     let c = sim.coordinator(h[0], config());
     let start = sim.now_ms();
-    let err = sim
-        .run(c.put(
-            b"k",
-            Bytes::from_static(b"v"),
-            None,
-            RequestOptions::default(),
-        ))
-        .unwrap_err();
+    let err = sim.put(&c, "k", "v", None, DEFAULT).unwrap_err();
     assert_eq!(
         err,
         QuorumError::Timeout {
@@ -135,30 +110,16 @@ fn slow_replicas_still_make_the_quorum_within_the_timeout() {
         },
     );
     let c = sim.coordinator(h[0], config());
-    sim.run(c.put(
-        b"k",
-        Bytes::from_static(b"v"),
-        None,
-        RequestOptions::default(),
-    ))
-    .unwrap();
+    sim.put(&c, "k", "v", None, DEFAULT).unwrap();
     let err = sim
-        .run(c.put(
-            b"k",
-            Bytes::from_static(b"w"),
-            None,
-            RequestOptions::with(Consistency::All),
-        ))
+        .put(&c, "k", "w", None, RequestOptions::with(Consistency::All))
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            QuorumError::Timeout {
-                acked: 2,
-                required: 3
-            }
-        ),
-        "{err:?}"
+    assert_eq!(
+        err,
+        QuorumError::Timeout {
+            acked: 2,
+            required: 3
+        }
     );
 }
 
@@ -167,7 +128,31 @@ fn consistency_beyond_n_is_refused() {
     let sim = Sim::new(900, 3);
     let c = sim.coordinator(sim.nodes[0], config());
     let err = sim
-        .run(c.get(b"k", RequestOptions::with(Consistency::Explicit(4))))
+        .get(&c, "k", RequestOptions::with(Consistency::Explicit(4)))
         .unwrap_err();
     assert_eq!(err, QuorumError::InvalidConsistency { requested: 4, n: 3 });
+}
+
+#[test]
+fn a_write_fails_over_to_the_next_issuer() {
+    let sim = Sim::new(950, 5);
+    let h = home(&sim, b"k");
+    // A coordinator outside the preference list, whose first choice of
+    // issuer is cut off without the failure detector knowing.
+    let outsider = *sim.nodes.iter().find(|n| !h.contains(n)).unwrap();
+    sim.partition(h[0]);
+    let c = sim.coordinator(outsider, config());
+    sim.put(&c, "k", "v", None, DEFAULT).unwrap();
+    let actors: Vec<_> = sim
+        .replica(h[1])
+        .read(b"k")
+        .unwrap()
+        .clock()
+        .iter()
+        .collect();
+    assert_eq!(
+        actors,
+        vec![(h[1], 1)],
+        "the second home replica issued the dot"
+    );
 }

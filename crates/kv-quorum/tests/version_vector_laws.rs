@@ -85,7 +85,50 @@ fn values(s: &SiblingSet) -> BTreeSet<u64> {
         .collect()
 }
 
+type Model = std::collections::BTreeMap<u64, u64>;
+
+fn model(pairs: &[(u64, u64)]) -> Model {
+    let mut m = Model::new();
+    for &(a, c) in pairs {
+        if c > 0 {
+            let e = m.entry(a).or_insert(0);
+            *e = (*e).max(c);
+        }
+    }
+    m
+}
+
+fn pairs() -> impl Strategy<Value = Vec<(u64, u64)>> {
+    proptest::collection::vec((0u64..8, 0u64..6), 0..10)
+}
+
 proptest! {
+    #[test]
+    fn vv_agrees_with_a_map_model(a in pairs(), b in pairs(), observe in pairs()) {
+        let mut va: VersionVector = a.iter().map(|&(x, c)| (NodeId(x), c)).collect();
+        let vb: VersionVector = b.iter().map(|&(x, c)| (NodeId(x), c)).collect();
+        for &(x, c) in &observe {
+            va.observe(NodeId(x), c);
+        }
+        let ma = model(&[a.as_slice(), observe.as_slice()].concat());
+        let mb = model(&b);
+        let as_model = |v: &VersionVector| -> Model { v.iter().map(|(x, c)| (x.0, c)).collect() };
+        prop_assert_eq!(as_model(&va), ma.clone());
+        let descends = mb.iter().all(|(x, c)| ma.get(x).copied().unwrap_or(0) >= *c);
+        prop_assert_eq!(va.descends(&vb), descends);
+        let mut merged = va.clone();
+        merged.merge(&vb);
+        let mut mm = ma.clone();
+        for (x, c) in mb {
+            let e = mm.entry(x).or_insert(0);
+            *e = (*e).max(c);
+        }
+        prop_assert_eq!(as_model(&merged), mm);
+        // Encoding round trips, and a decoded vector is normalised.
+        let bytes = postcard::to_allocvec(&merged).unwrap();
+        prop_assert_eq!(postcard::from_bytes::<VersionVector>(&bytes).unwrap(), merged);
+    }
+
     #[test]
     fn vv_merge_is_commutative_associative_idempotent(a in vv(), b in vv(), c in vv()) {
         prop_assert_eq!(merged(&a, &b), merged(&b, &a));

@@ -14,11 +14,13 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures::channel::oneshot;
 use futures::future::{BoxFuture, FutureExt};
 use kv_quorum::{
-    Coordinator, HintLimits, HintReplayer, Liveness, QuorumConfig, Replica, ReplicaRequest,
-    ReplicaResponse, ReplicaTransport, StaticRing, Timer, TransportError,
+    CausalContext, Coordinator, GetReply, HintLimits, HintReplayer, Liveness, PutReply,
+    QuorumConfig, QuorumError, Replica, ReplicaRequest, ReplicaResponse, ReplicaTransport,
+    RequestOptions, StaticRing, Timer, TransportError,
 };
 use kv_types::NodeId;
 use rand::{Rng, SeedableRng};
@@ -183,6 +185,14 @@ impl Sim {
         .unwrap()
     }
 
+    /// A coordinator on every node, in node order.
+    pub fn coordinators(&self, config: &QuorumConfig) -> Vec<Coordinator> {
+        self.nodes
+            .iter()
+            .map(|&id| self.coordinator(id, config.clone()))
+            .collect()
+    }
+
     pub fn replayer(&self, node: NodeId) -> HintReplayer {
         HintReplayer::new(
             self.replica(node),
@@ -296,6 +306,45 @@ impl Liveness for Sim {
     fn is_alive(&self, node: NodeId) -> bool {
         !self.lock().suspected.contains(&node)
     }
+}
+
+impl Sim {
+    /// Runs one put to completion.
+    pub fn put(
+        &self,
+        c: &Coordinator,
+        key: &str,
+        value: &str,
+        context: Option<&CausalContext>,
+        opts: RequestOptions,
+    ) -> Result<PutReply, QuorumError> {
+        self.run(c.put(key.as_bytes(), b(value), context, opts))
+    }
+
+    /// Runs one get to completion.
+    pub fn get(
+        &self,
+        c: &Coordinator,
+        key: &str,
+        opts: RequestOptions,
+    ) -> Result<GetReply, QuorumError> {
+        self.run(c.get(key.as_bytes(), opts))
+    }
+
+    /// The live values `node` stores for `key`, bypassing the coordinator.
+    pub fn stored(&self, node: NodeId, key: &str) -> Vec<Bytes> {
+        self.replica(node)
+            .read(key.as_bytes())
+            .unwrap()
+            .values()
+            .cloned()
+            .collect()
+    }
+}
+
+/// Bytes of a string.
+pub fn b(s: &str) -> Bytes {
+    Bytes::copy_from_slice(s.as_bytes())
 }
 
 /// A config for tests: N=3, R=2, W=2, 100 ms timeout.
