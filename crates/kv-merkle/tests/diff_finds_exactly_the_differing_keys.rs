@@ -31,7 +31,7 @@ fn key() -> impl Strategy<Value = Vec<u8>> {
 }
 
 fn shape() -> impl Strategy<Value = TreeConfig> {
-    (1u8..=3, 1u8..=3).prop_map(|(bits, depth)| TreeConfig::new(bits, depth).unwrap())
+    (1u8..=3, 1u8..=3).prop_map(|(bits, depth)| TreeConfig::new(bits, depth).expect("valid shape"))
 }
 
 /// Default limits, or limits so small that every level, bucket list and
@@ -50,14 +50,18 @@ fn limits(config: TreeConfig) -> impl Strategy<Value = DiffLimits> {
     ]
 }
 
-fn case() -> impl Strategy<
-    Value = (
-        TreeConfig,
-        DiffLimits,
-        BTreeMap<Vec<u8>, u8>,
-        Vec<(Vec<u8>, Edit)>,
-    ),
-> {
+/// Versions by key.
+type Map = BTreeMap<Vec<u8>, Vec<u8>>;
+
+/// A shape, limits, a common base of keys and edits that split the replicas.
+type Case = (
+    TreeConfig,
+    DiffLimits,
+    BTreeMap<Vec<u8>, u8>,
+    Vec<(Vec<u8>, Edit)>,
+);
+
+fn case() -> impl Strategy<Value = Case> {
     shape().prop_flat_map(|config| {
         (
             Just(config),
@@ -71,8 +75,8 @@ fn case() -> impl Strategy<
 fn build(
     base: &BTreeMap<Vec<u8>, u8>,
     edits: &[(Vec<u8>, Edit)],
-) -> (BTreeMap<Vec<u8>, Vec<u8>>, BTreeMap<Vec<u8>, Vec<u8>>) {
-    let mut local: BTreeMap<Vec<u8>, Vec<u8>> =
+) -> (Map, Map) {
+    let mut local: Map =
         base.iter().map(|(k, v)| (k.clone(), vec![*v])).collect();
     let mut remote = local.clone();
     for (k, e) in edits {

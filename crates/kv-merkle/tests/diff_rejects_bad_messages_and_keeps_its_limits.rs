@@ -158,13 +158,13 @@ fn the_responder_refuses_bad_requests() {
 /// items stage, returning the initiator and its first items request.
 fn at_items_stage(a: &Replica, b: &Replica) -> (DiffInitiator, DiffRequest) {
     let limits = DiffLimits::default();
-    let (mut diff, mut request) = DiffInitiator::start(&a.tree, limits).unwrap();
+    let (mut diff, mut request) = DiffInitiator::start(&a.tree, limits).expect("starts");
     loop {
         if matches!(request, DiffRequest::Items { .. }) {
             return (diff, request);
         }
-        let response = respond(&b.tree, &b.keys, &limits, &request).unwrap();
-        match diff.on_response(&a.tree, &a.keys, response).unwrap() {
+        let response = respond(&b.tree, &b.keys, &limits, &request).expect("answers");
+        match diff.on_response(&a.tree, &a.keys, response).expect("proceeds") {
             Step::Send(next) => request = next,
             Step::Done(o) => panic!("finished early: {o:?}"),
         }

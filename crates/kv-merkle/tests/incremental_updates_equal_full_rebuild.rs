@@ -16,7 +16,8 @@ fn ops() -> impl Strategy<Value = Vec<(u8, Option<u8>)>> {
 }
 
 fn rebuild(config: TreeConfig, model: &BTreeMap<Vec<u8>, Vec<u8>>) -> MerkleTree {
-    MerkleTree::from_sorted(config, model.iter().map(|(k, v)| (k, item_hash(k, v)))).unwrap()
+    MerkleTree::from_sorted(config, model.iter().map(|(k, v)| (k, item_hash(k, v))))
+        .expect("model keys are sorted")
 }
 
 proptest! {

@@ -66,9 +66,9 @@ pub fn run_diff(
     };
     let (mut diff, mut request) = DiffInitiator::start(&local.tree, limits)?;
     loop {
-        count(postcard::to_allocvec(&request).unwrap().len());
+        count(postcard::to_allocvec(&request).expect("encodes").len());
         let response = respond(&remote.tree, &remote.keys, &limits, &request)?;
-        count(postcard::to_allocvec(&response).unwrap().len());
+        count(postcard::to_allocvec(&response).expect("encodes").len());
         match diff.on_response(&local.tree, &local.keys, response)? {
             Step::Send(next) => request = next,
             Step::Done(outcome) => return Ok((outcome, traffic)),
