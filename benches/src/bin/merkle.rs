@@ -14,8 +14,8 @@ use std::time::Instant;
 
 use kv_benches::{Mark, Report};
 use kv_merkle::{
-    DiffInitiator, DiffKind, DiffLimits, Digest, Item, MemLeafSource, MerkleTree, Step,
-    TreeConfig, item_hash, respond,
+    DiffKind, DiffLimits, Digest, Item, MemReplica, MerkleTree, TreeConfig, item_hash, respond,
+    run_diff,
 };
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -33,19 +33,6 @@ fn version(i: u32, generation: u32) -> Vec<u8> {
     format!("vv:node-{}:{}:{generation}", i % 7, i).into_bytes()
 }
 
-#[derive(Clone)]
-struct Replica {
-    tree: MerkleTree,
-    keys: MemLeafSource,
-}
-
-impl Replica {
-    fn set(&mut self, key: &[u8], hash: Option<Digest>) {
-        let old = self.keys.set(key, hash);
-        self.tree.update(key, old, hash);
-    }
-}
-
 struct DiffFigures {
     bytes: usize,
     round_trips: u32,
@@ -54,9 +41,11 @@ struct DiffFigures {
     ms: f64,
 }
 
-fn run_diff(
-    a: &Replica,
-    b: &Replica,
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+fn measure_diff(
+    a: &MemReplica,
+    b: &MemReplica,
     limits: DiffLimits,
     expected: &BTreeMap<Vec<u8>, (Option<Digest>, Option<Digest>)>,
 ) -> Result<DiffFigures, String> {
@@ -69,20 +58,13 @@ fn run_diff(
         messages += 1;
         largest_message = largest_message.max(len);
     };
-    let (mut diff, mut request) =
-        DiffInitiator::start(&a.tree, limits).map_err(|e| e.to_string())?;
-    let outcome = loop {
-        count(postcard::to_allocvec(&request).map_err(|e| e.to_string())?.len());
-        let response = respond(&b.tree, &b.keys, &limits, &request).map_err(|e| e.to_string())?;
-        count(postcard::to_allocvec(&response).map_err(|e| e.to_string())?.len());
-        match diff
-            .on_response(&a.tree, &a.keys, response)
-            .map_err(|e| e.to_string())?
-        {
-            Step::Send(next) => request = next,
-            Step::Done(outcome) => break outcome,
-        }
-    };
+    let outcome = run_diff(&a.tree, &a.keys, limits, |request| {
+        count(postcard::to_allocvec(request)?.len());
+        let response = respond(&b.tree, &b.keys, &limits, request)?;
+        count(postcard::to_allocvec(&response)?.len());
+        Ok::<_, BoxError>(response)
+    })
+    .map_err(|e| e.to_string())?;
     let ms = started.elapsed().as_secs_f64() * 1e3;
     if !outcome.complete {
         return Err("diff stopped at differences_max".into());
@@ -232,10 +214,7 @@ fn figures(n: u32) -> Result<(), String> {
     );
 
     // Replica A, and the full listing it would otherwise send.
-    let mut a = Replica {
-        tree: MerkleTree::new(config),
-        keys: MemLeafSource::new(config),
-    };
+    let mut a = MemReplica::new(config);
     for (k, v) in &items {
         a.set(k, Some(item_hash(k, v)));
     }
@@ -289,7 +268,7 @@ fn figures(n: u32) -> Result<(), String> {
                 }
             }
         }
-        let d = run_diff(&a, &b, limits, &expected).map_err(|e| format!("k = {k}: {e}"))?;
+        let d = measure_diff(&a, &b, limits, &expected).map_err(|e| format!("k = {k}: {e}"))?;
         let ratio = d.bytes as f64 / full_listing_bytes as f64;
         report.add(
             &format!("diff_k{k}_bytes"),
@@ -301,7 +280,13 @@ fn figures(n: u32) -> Result<(), String> {
         let rt_label = format!("diff k={k}: round trips");
         let depth_plus_one = f64::from(config.depth()) + 1.0;
         if k == 100 {
-            report.add_marked("diff_k100_ratio", &ratio_label, ratio, "x", Mark::AtMost(0.01));
+            report.add_marked(
+                "diff_k100_ratio",
+                &ratio_label,
+                ratio,
+                "x",
+                Mark::AtMost(0.01),
+            );
             report.add_marked(
                 "diff_k100_round_trips",
                 &rt_label,

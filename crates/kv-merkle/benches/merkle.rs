@@ -4,9 +4,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use kv_merkle::{
-    DiffInitiator, DiffLimits, MemLeafSource, MerkleTree, Step, TreeConfig, item_hash, respond,
-};
+use kv_merkle::{DiffLimits, MemReplica, MerkleError, TreeConfig, item_hash, respond, run_diff};
 
 const KEYS: u32 = 200_000;
 
@@ -14,25 +12,14 @@ fn key(i: u32) -> Vec<u8> {
     format!("key-{i:08}").into_bytes()
 }
 
-struct Replica {
-    tree: MerkleTree,
-    keys: MemLeafSource,
-}
-
-fn replica(config: TreeConfig, changed_every: Option<u32>) -> Replica {
-    let mut r = Replica {
-        tree: MerkleTree::new(config),
-        keys: MemLeafSource::new(config),
-    };
+fn replica(config: TreeConfig, changed_every: Option<u32>) -> MemReplica {
+    let mut r = MemReplica::new(config);
     for i in 0..KEYS {
         let version: &[u8] = match changed_every {
             Some(n) if i % n == 0 => b"v2",
             _ => b"v1",
         };
-        let k = key(i);
-        let h = item_hash(&k, version);
-        let old = r.keys.set(&k, Some(h));
-        r.tree.update(&k, old, Some(h));
+        r.put(&key(i), version);
     }
     r
 }
@@ -66,17 +53,13 @@ fn benches(c: &mut Criterion) {
     g.sample_size(20);
     g.bench_function("diff_k100_200k_keys", |b| {
         b.iter(|| {
-            let (mut diff, mut request) = DiffInitiator::start(&a.tree, limits).expect("starts");
-            loop {
-                let response = respond(&remote.tree, &remote.keys, &limits, &request).expect("answers");
-                match diff.on_response(&a.tree, &a.keys, response).expect("proceeds") {
-                    Step::Send(next) => request = next,
-                    Step::Done(outcome) => {
-                        assert_eq!(outcome.differences.len(), 100);
-                        break outcome;
-                    }
-                }
-            }
+            let outcome = run_diff(&a.tree, &a.keys, limits, |request| {
+                respond(&remote.tree, &remote.keys, &limits, request)
+            })
+            .map_err(|e: MerkleError| e.to_string())
+            .expect("diff runs");
+            assert_eq!(outcome.differences.len(), 100);
+            outcome
         })
     });
     g.finish();

@@ -4,38 +4,35 @@
 //! `cargo run -p kv-merkle --example two_replicas`
 
 use kv_merkle::{
-    DiffInitiator, DiffKind, DiffLimits, DiffOutcome, MemLeafSource, MerkleError, MerkleTree,
-    Step, TreeConfig, item_hash, respond,
+    DiffInitiator, DiffKind, DiffLimits, DiffOutcome, MemReplica, MerkleError, Step, TreeConfig,
+    respond,
 };
 
 /// A replica's anti-entropy state: the tree, and the key index its leaf
-/// stage reads (a node would serve this from storage).
+/// stage reads (a node would serve the index from storage).
 struct Replica {
     name: &'static str,
-    tree: MerkleTree,
-    keys: MemLeafSource,
+    state: MemReplica,
 }
 
 impl Replica {
     fn new(name: &'static str, config: TreeConfig) -> Self {
         Self {
             name,
-            tree: MerkleTree::new(config),
-            keys: MemLeafSource::new(config),
+            state: MemReplica::new(config),
         }
     }
 
-    /// A write: the new version replaces the old one in O(depth).
+    /// A write: the new version replaces the old one in the tree in
+    /// O(depth).
     fn put(&mut self, key: &str, version: &str) {
-        let new = item_hash(key.as_bytes(), version.as_bytes());
-        let old = self.keys.set(key.as_bytes(), Some(new));
-        self.tree.update(key.as_bytes(), old, Some(new));
+        self.state.put(key.as_bytes(), version.as_bytes());
     }
 }
 
 /// Runs a diff with `local` initiating; the closure in the middle is where a
 /// real node would send the request over the network.
-fn diff(local: &Replica, remote: &Replica) -> Result<DiffOutcome, MerkleError> {
+fn diff(local: &MemReplica, remote: &MemReplica) -> Result<DiffOutcome, MerkleError> {
     let limits = DiffLimits::default();
     let (mut initiator, mut request) = DiffInitiator::start(&local.tree, limits)?;
     loop {
@@ -64,7 +61,7 @@ fn main() -> Result<(), MerkleError> {
     // B had one write A never saw.
     b.put("user:099999", "v2");
 
-    let outcome = diff(&a, &b)?;
+    let outcome = diff(&a.state, &b.state)?;
     println!(
         "{} vs {}: {} keys differ, found in {} round trips ({} digests, {} items received)",
         a.name,
@@ -85,12 +82,16 @@ fn main() -> Result<(), MerkleError> {
 
     // Repair: here, copy A's entries to B and B's to A (the store would
     // merge version vectors and keep concurrent siblings instead).
-    b.put("user:000042", "v2");
-    b.put("user:031337", "v2");
-    b.put("user:new", "v1");
+    for (key, version) in [
+        ("user:000042", "v2"),
+        ("user:031337", "v2"),
+        ("user:new", "v1"),
+    ] {
+        b.put(key, version);
+    }
     a.put("user:099999", "v2");
 
-    let after = diff(&a, &b)?;
+    let after = diff(&a.state, &b.state)?;
     println!(
         "after repair: {} keys differ, {} round trip",
         after.differences.len(),

@@ -124,9 +124,15 @@ enum Phase {
 enum Sent {
     Root,
     /// `frontier[start..end]`.
-    Nodes { start: usize, end: usize },
+    Nodes {
+        start: usize,
+        end: usize,
+    },
     /// `buckets[start..end]`.
-    Items { start: usize, end: usize },
+    Items {
+        start: usize,
+        end: usize,
+    },
 }
 
 impl Sent {
@@ -142,7 +148,10 @@ impl Sent {
 impl DiffInitiator {
     /// Starts a diff of `tree` against a peer's: returns the initiator and
     /// the opening request. Fails if `limits` are unworkable for the tree.
-    pub fn start(tree: &MerkleTree, limits: DiffLimits) -> Result<(Self, DiffRequest), MerkleError> {
+    pub fn start(
+        tree: &MerkleTree,
+        limits: DiffLimits,
+    ) -> Result<(Self, DiffRequest), MerkleError> {
         let config = tree.config();
         limits.check(config)?;
         let initiator = Self {
@@ -436,6 +445,30 @@ impl DiffInitiator {
             }
             self.sent = Some(sent);
             return Ok(Step::Send(request));
+        }
+    }
+}
+
+/// Runs a whole diff of `tree` over a synchronous `exchange`, which carries
+/// one request to the peer and returns its response (in process, it is just
+/// [`respond`]; over a network, a blocking call). An asynchronous transport
+/// drives [`DiffInitiator`] itself, as this function does.
+pub fn run_diff<E, F>(
+    tree: &MerkleTree,
+    source: &impl LeafSource,
+    limits: DiffLimits,
+    mut exchange: F,
+) -> Result<DiffOutcome, E>
+where
+    E: From<MerkleError>,
+    F: FnMut(&DiffRequest) -> Result<DiffResponse, E>,
+{
+    let (mut initiator, mut request) = DiffInitiator::start(tree, limits)?;
+    loop {
+        let response = exchange(&request)?;
+        match initiator.on_response(tree, source, response)? {
+            Step::Send(next) => request = next,
+            Step::Done(outcome) => return Ok(outcome),
         }
     }
 }

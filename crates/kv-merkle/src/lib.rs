@@ -17,7 +17,8 @@
 //!   initiator ends with the exact [`KeyDiff`]s, level by level from the
 //!   root, then key by key in the differing buckets. The tree holds no keys;
 //!   the last stage reads them from a caller's [`LeafSource`].
-//!   Every message is bounded by [`DiffLimits`] (see [`message`]).
+//!   Every message is bounded by [`DiffLimits`] (see [`message`]);
+//!   [`run_diff`] drives a whole diff over a synchronous exchange.
 //!
 //! The crate is pure and synchronous: no I/O, no async runtime, and it does
 //! not know how its messages travel.
@@ -27,33 +28,24 @@
 //! Two replicas of the same range, one of which missed a write:
 //!
 //! ```
-//! use kv_merkle::{
-//!     DiffInitiator, DiffKind, DiffLimits, MemLeafSource, MerkleTree, Step, TreeConfig,
-//!     item_hash, respond,
-//! };
+//! use kv_merkle::{DiffInitiator, DiffKind, DiffLimits, MemReplica, Step, TreeConfig, respond};
 //!
 //! # fn main() -> Result<(), kv_merkle::MerkleError> {
 //! let config = TreeConfig::default();
-//! let (mut tree_a, mut keys_a) = (MerkleTree::new(config), MemLeafSource::new(config));
-//! let (mut tree_b, mut keys_b) = (MerkleTree::new(config), MemLeafSource::new(config));
-//! let mut put = |tree: &mut MerkleTree, keys: &mut MemLeafSource, key: &[u8], version: &[u8]| {
-//!     let new = item_hash(key, version);
-//!     let old = keys.set(key, Some(new));
-//!     tree.update(key, old, Some(new));
-//! };
+//! let (mut a, mut b) = (MemReplica::new(config), MemReplica::new(config));
 //! for i in 0..1000u32 {
 //!     let key = format!("user:{i}");
-//!     put(&mut tree_a, &mut keys_a, key.as_bytes(), b"v1");
-//!     put(&mut tree_b, &mut keys_b, key.as_bytes(), b"v1");
+//!     a.put(key.as_bytes(), b"v1");
+//!     b.put(key.as_bytes(), b"v1");
 //! }
-//! put(&mut tree_a, &mut keys_a, b"user:7", b"v2"); // B missed this write
+//! a.put(b"user:7", b"v2"); // B missed this write
 //!
 //! // A asks, B answers; any transport could carry these messages.
 //! let limits = DiffLimits::default();
-//! let (mut diff, mut request) = DiffInitiator::start(&tree_a, limits)?;
+//! let (mut diff, mut request) = DiffInitiator::start(&a.tree, limits)?;
 //! let outcome = loop {
-//!     let response = respond(&tree_b, &keys_b, &limits, &request)?;
-//!     match diff.on_response(&tree_a, &keys_a, response)? {
+//!     let response = respond(&b.tree, &b.keys, &limits, &request)?;
+//!     match diff.on_response(&a.tree, &a.keys, response)? {
 //!         Step::Send(next) => request = next,
 //!         Step::Done(outcome) => break outcome,
 //!     }
@@ -75,11 +67,11 @@ mod source;
 pub mod tree;
 
 pub use config::{BUCKET_BITS_MAX, FAN_OUT_BITS_MAX, TreeConfig};
-pub use diff::{DiffInitiator, DiffKind, DiffOutcome, DiffStats, KeyDiff, Step, respond};
+pub use diff::{DiffInitiator, DiffKind, DiffOutcome, DiffStats, KeyDiff, Step, respond, run_diff};
 pub use digest::{DIGEST_LEN, Digest, item_hash, key_position};
 pub use error::{MerkleError, SourceError};
 pub use message::{
     BucketItems, DiffLimits, DiffRequest, DiffResponse, ITEM_OVERHEAD, Item, PROTOCOL_VERSION,
 };
-pub use source::{ItemIter, LeafSource, MemLeafSource, SourceItem};
+pub use source::{ItemIter, LeafSource, MemLeafSource, MemReplica, SourceItem};
 pub use tree::{MerkleTree, TreeBuilder};

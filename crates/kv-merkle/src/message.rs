@@ -23,7 +23,7 @@
 //! With every level fitting one message, a diff takes `depth + 1` round
 //! trips: `depth` to walk down (the root check rides on the first) and one
 //! for the items. Limits that split a level or a bucket list over more
-//! messages add round trips, and [`DiffStats::round_trips`] counts them.
+//! messages add round trips, and [`DiffStats::round_trips`](crate::DiffStats::round_trips) counts them.
 //!
 //! Messages are serde types. The transport (kv-wire) encodes them with
 //! postcard inside its own length-prefixed, checksummed frames, so this
@@ -217,8 +217,7 @@ impl DiffLimits {
         // The resume key was listed in an earlier response, so it fits the
         // item budget.
         let items_request = tag + VARINT + buckets * VARINT + 1 + item_bytes;
-        let children_response =
-            tag + VARINT + self.digests_per_message_max as usize * DIGEST_LEN;
+        let children_response = tag + VARINT + self.digests_per_message_max as usize * DIGEST_LEN;
         let items_response = tag + VARINT + buckets * 2 * VARINT + item_bytes + 1;
         [
             root_request,

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-use crate::{Digest, SourceError, TreeConfig};
+use crate::{Digest, MerkleTree, SourceError, TreeConfig, item_hash};
 
 /// One entry of a bucket: a key and its item hash.
 pub type SourceItem = (Vec<u8>, Digest);
@@ -99,9 +99,54 @@ impl LeafSource for MemLeafSource {
     }
 }
 
+/// A [`MerkleTree`] and the [`MemLeafSource`] behind it, kept in step: the
+/// index supplies the old item hash every update needs. For tests, examples
+/// and benchmarks; a node keeps its tree beside its storage instead.
+#[derive(Debug, Clone)]
+pub struct MemReplica {
+    /// The tree.
+    pub tree: MerkleTree,
+    /// The key index its diff reads.
+    pub keys: MemLeafSource,
+}
+
+impl MemReplica {
+    /// An empty replica with trees of shape `config`.
+    pub fn new(config: TreeConfig) -> Self {
+        Self {
+            tree: MerkleTree::new(config),
+            keys: MemLeafSource::new(config),
+        }
+    }
+
+    /// Writes `key` at `version`.
+    pub fn put(&mut self, key: &[u8], version: &[u8]) {
+        self.set(key, Some(item_hash(key, version)));
+    }
+
+    /// Sets the item hash of `key`; `None` purges the key.
+    pub fn set(&mut self, key: &[u8], hash: Option<Digest>) {
+        let old = self.keys.set(key, hash);
+        self.tree.update(key, old, hash);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_replica_keeps_tree_and_index_in_step() {
+        let config = TreeConfig::new(2, 2).unwrap();
+        let mut r = MemReplica::new(config);
+        r.put(b"a", b"1");
+        r.put(b"a", b"2");
+        r.put(b"b", b"1");
+        r.set(b"b", None);
+        let rebuilt = MerkleTree::from_sorted(config, [(b"a", item_hash(b"a", b"2"))]).unwrap();
+        assert_eq!(r.tree, rebuilt);
+        assert_eq!(r.keys.len(), 1);
+    }
 
     #[test]
     fn lists_one_bucket_in_key_order_after_a_cursor() {
@@ -111,10 +156,7 @@ mod tests {
             s.set(&i.to_be_bytes(), Some(Digest::ZERO));
         }
         for bucket in 0..2 {
-            let keys: Vec<Vec<u8>> = s
-                .bucket_items(bucket, None)
-                .map(|r| r.unwrap().0)
-                .collect();
+            let keys: Vec<Vec<u8>> = s.bucket_items(bucket, None).map(|r| r.unwrap().0).collect();
             assert!(keys.windows(2).all(|w| w[0] < w[1]));
             assert!(keys.iter().all(|k| config.bucket_of(k) == bucket));
             let rest: Vec<Vec<u8>> = s

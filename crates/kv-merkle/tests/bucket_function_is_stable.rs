@@ -35,6 +35,9 @@ fn a_bucket_is_a_prefix_of_the_position_in_every_shape() {
     for (bits, depth) in [(1, 1), (4, 4), (8, 3), (3, 5)] {
         let c = TreeConfig::new(bits, depth).unwrap();
         let p = key_position(b"user:42");
-        assert_eq!(u64::from(c.bucket_of(b"user:42")), p >> (64 - c.bucket_bits()));
+        assert_eq!(
+            u64::from(c.bucket_of(b"user:42")),
+            p >> (64 - c.bucket_bits())
+        );
     }
 }

@@ -72,12 +72,8 @@ fn case() -> impl Strategy<Value = Case> {
     })
 }
 
-fn build(
-    base: &BTreeMap<Vec<u8>, u8>,
-    edits: &[(Vec<u8>, Edit)],
-) -> (Map, Map) {
-    let mut local: Map =
-        base.iter().map(|(k, v)| (k.clone(), vec![*v])).collect();
+fn build(base: &BTreeMap<Vec<u8>, u8>, edits: &[(Vec<u8>, Edit)]) -> (Map, Map) {
+    let mut local: Map = base.iter().map(|(k, v)| (k.clone(), vec![*v])).collect();
     let mut remote = local.clone();
     for (k, e) in edits {
         match e {
@@ -106,8 +102,8 @@ proptest! {
     #[test]
     fn diff_equals_the_set_difference((config, limits, base, edits) in case()) {
         let (local, remote) = build(&base, &edits);
-        let a = Replica::from_map(config, &local);
-        let b = Replica::from_map(config, &remote);
+        let a = common::from_map(config, &local);
+        let b = common::from_map(config, &remote);
         let (outcome, _) = run_diff(&a, &b, limits).unwrap();
         prop_assert!(outcome.complete);
         prop_assert_eq!(as_map(&outcome), model_diff(&local, &remote));
@@ -124,8 +120,8 @@ fn equal_replicas_agree_in_one_round_trip() {
         .map(|i| (i.to_be_bytes().to_vec(), b"v".to_vec()))
         .collect();
     let (a, b) = (
-        Replica::from_map(config, &map),
-        Replica::from_map(config, &map),
+        common::from_map(config, &map),
+        common::from_map(config, &map),
     );
     let (outcome, traffic) = run_diff(&a, &b, DiffLimits::default()).unwrap();
     assert!(outcome.differences.is_empty() && outcome.complete);
@@ -139,8 +135,8 @@ fn a_hundred_changes_in_ten_thousand_keys_take_depth_plus_one_round_trips() {
     let map: BTreeMap<Vec<u8>, Vec<u8>> = (0..10_000u32)
         .map(|i| (format!("key-{i:06}").into_bytes(), b"v1".to_vec()))
         .collect();
-    let a = Replica::from_map(config, &map);
-    let mut b = Replica::from_map(config, &map);
+    let a = common::from_map(config, &map);
+    let mut b = common::from_map(config, &map);
     let mut remote = map.clone();
     for i in (0..10_000u32).step_by(100) {
         let k = format!("key-{i:06}").into_bytes();
@@ -160,7 +156,7 @@ fn an_empty_replica_learns_every_key() {
         .map(|i| (i.to_be_bytes().to_vec(), b"v".to_vec()))
         .collect();
     let a = Replica::new(config);
-    let b = Replica::from_map(config, &map);
+    let b = common::from_map(config, &map);
     let limits = DiffLimits {
         item_bytes_per_message_max: 1000,
         ..DiffLimits::default()

@@ -3,7 +3,6 @@
 
 mod common;
 
-
 use common::{Replica, run_diff};
 use kv_merkle::{
     BucketItems, DiffInitiator, DiffLimits, DiffRequest, DiffResponse, Digest, Item, MerkleError,
@@ -129,7 +128,10 @@ fn the_responder_refuses_bad_requests() {
             level: 3,
             nodes: (0..257).collect()
         }),
-        Err(MerkleError::RequestSize { count: 257, max: 256 })
+        Err(MerkleError::RequestSize {
+            count: 257,
+            max: 256
+        })
     ));
     assert!(matches!(
         ask(DiffRequest::Children {
@@ -164,7 +166,10 @@ fn at_items_stage(a: &Replica, b: &Replica) -> (DiffInitiator, DiffRequest) {
             return (diff, request);
         }
         let response = respond(&b.tree, &b.keys, &limits, &request).expect("answers");
-        match diff.on_response(&a.tree, &a.keys, response).expect("proceeds") {
+        match diff
+            .on_response(&a.tree, &a.keys, response)
+            .expect("proceeds")
+        {
             Step::Send(next) => request = next,
             Step::Done(o) => panic!("finished early: {o:?}"),
         }

@@ -34,7 +34,7 @@ proptest! {
                     model.insert(key, vec![v]);
                 }
                 None => {
-                    replica.purge(&key);
+                    replica.set(&key, None);
                     model.remove(&key);
                 }
             }

@@ -1,49 +1,26 @@
-//! Helpers shared by the API tests: an in-memory replica and an in-process
-//! diff loop that checks every message against the limits.
+//! Helpers shared by the API tests: building replicas from maps, an
+//! in-process diff that checks every message against the limits, and the
+//! set-difference model.
 
 #![allow(dead_code, unreachable_pub)]
 
 use kv_merkle::{
-    DiffInitiator, DiffKind, DiffLimits, DiffOutcome, Digest, MemLeafSource, MerkleError,
-    MerkleTree, Step, TreeConfig, item_hash, respond,
+    DiffKind, DiffLimits, DiffOutcome, Digest, MemReplica, MerkleError, TreeConfig, item_hash,
+    respond,
 };
 use std::collections::BTreeMap;
 
-/// A tree and the key index behind it, kept in step.
-pub struct Replica {
-    pub tree: MerkleTree,
-    pub keys: MemLeafSource,
+pub type Replica = MemReplica;
+
+pub fn from_map(config: TreeConfig, map: &BTreeMap<Vec<u8>, Vec<u8>>) -> Replica {
+    let mut r = Replica::new(config);
+    for (k, v) in map {
+        r.put(k, v);
+    }
+    r
 }
 
-impl Replica {
-    pub fn new(config: TreeConfig) -> Self {
-        Self {
-            tree: MerkleTree::new(config),
-            keys: MemLeafSource::new(config),
-        }
-    }
-
-    pub fn from_map(config: TreeConfig, map: &BTreeMap<Vec<u8>, Vec<u8>>) -> Self {
-        let mut r = Self::new(config);
-        for (k, v) in map {
-            r.put(k, v);
-        }
-        r
-    }
-
-    pub fn put(&mut self, key: &[u8], version: &[u8]) {
-        let new = item_hash(key, version);
-        let old = self.keys.set(key, Some(new));
-        self.tree.update(key, old, Some(new));
-    }
-
-    pub fn purge(&mut self, key: &[u8]) {
-        let old = self.keys.set(key, None);
-        self.tree.update(key, old, None);
-    }
-}
-
-/// What one diff exchanged, as postcard bytes and message counts.
+/// What one diff exchanged, in postcard bytes.
 #[derive(Debug, Default)]
 pub struct Traffic {
     pub bytes: usize,
@@ -64,16 +41,13 @@ pub fn run_diff(
         traffic.bytes += len;
         traffic.largest_message = traffic.largest_message.max(len);
     };
-    let (mut diff, mut request) = DiffInitiator::start(&local.tree, limits)?;
-    loop {
-        count(postcard::to_allocvec(&request).expect("encodes").len());
-        let response = respond(&remote.tree, &remote.keys, &limits, &request)?;
+    let outcome = kv_merkle::run_diff(&local.tree, &local.keys, limits, |request| {
+        count(postcard::to_allocvec(request).expect("encodes").len());
+        let response = respond(&remote.tree, &remote.keys, &limits, request)?;
         count(postcard::to_allocvec(&response).expect("encodes").len());
-        match diff.on_response(&local.tree, &local.keys, response)? {
-            Step::Send(next) => request = next,
-            Step::Done(outcome) => return Ok((outcome, traffic)),
-        }
-    }
+        Ok::<_, MerkleError>(response)
+    })?;
+    Ok((outcome, traffic))
 }
 
 /// The differences as a map key -> (local hash, remote hash).
@@ -85,7 +59,10 @@ pub fn as_map(outcome: &DiffOutcome) -> BTreeMap<Vec<u8>, (Option<Digest>, Optio
             DiffKind::OnlyRemote { remote } => (None, Some(remote)),
             DiffKind::Different { local, remote } => (Some(local), Some(remote)),
         };
-        assert!(m.insert(d.key.clone(), pair).is_none(), "key reported twice");
+        assert!(
+            m.insert(d.key.clone(), pair).is_none(),
+            "key reported twice"
+        );
     }
     m
 }
