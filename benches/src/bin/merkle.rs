@@ -1,7 +1,8 @@
 //! Figures for kv-merkle: build and update cost, and what a diff of two
 //! million-key replicas exchanges, next to sending every key and hash.
 //!
-//! `cargo xtask bench merkle [-- --keys N]`. Replica B is a copy of A that
+//! `cargo xtask bench merkle [-- --keys N --fan-out-bits B --depth D]`
+//! (default: 1,000,000 keys, the default tree shape). Replica B is a copy of A that
 //! differs in exactly k keys (a third changed, a third missing, a third
 //! extra); the diff runs in process, every message is postcard-encoded and
 //! counted in both directions, and the keys it finds are checked against
@@ -106,13 +107,20 @@ fn median(mut xs: Vec<f64>) -> f64 {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
-    let n: u32 = args
-        .iter()
-        .position(|a| a == "--keys")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1_000_000);
-    match figures(n) {
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|s| s.parse::<u32>().ok())
+    };
+    let n = arg("--keys").unwrap_or(1_000_000);
+    let default = TreeConfig::default();
+    let bits = arg("--fan-out-bits").map_or(default.fan_out_bits(), |b| b as u8);
+    let depth = arg("--depth").map_or(default.depth(), |d| d as u8);
+    let result = TreeConfig::new(bits, depth)
+        .map_err(|e| e.to_string())
+        .and_then(|config| figures(n, config));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("merkle figures failed: {e}");
@@ -121,8 +129,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn figures(n: u32) -> Result<(), String> {
-    let config = TreeConfig::default();
+fn figures(n: u32, config: TreeConfig) -> Result<(), String> {
     let limits = DiffLimits::default();
     let mut rng = ChaCha8Rng::seed_from_u64(SEED);
     let mut report = Report::new("merkle");
