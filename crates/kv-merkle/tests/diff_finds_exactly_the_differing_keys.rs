@@ -165,3 +165,50 @@ fn an_empty_replica_learns_every_key() {
     assert_eq!(outcome.differences.len(), 300);
     assert_eq!(as_map(&outcome), model_diff(&BTreeMap::new(), &map));
 }
+
+/// One key in every bucket, on one side only: every child of every
+/// differing node is compared, whatever its position.
+#[test]
+fn a_key_in_every_bucket_is_found() {
+    let config = TreeConfig::new(2, 2).expect("valid shape");
+    let mut local = Map::new();
+    for i in 0u32.. {
+        let k = i.to_be_bytes().to_vec();
+        if !local
+            .keys()
+            .any(|o| config.bucket_of(o) == config.bucket_of(&k))
+        {
+            local.insert(k, vec![1]);
+        }
+        if local.len() == config.buckets() as usize {
+            break;
+        }
+    }
+    let (a, b) = (common::from_map(config, &local), Replica::new(config));
+    let (outcome, _) = run_diff(&a, &b, DiffLimits::default()).unwrap();
+    assert_eq!(as_map(&outcome), model_diff(&local, &Map::new()));
+    assert_eq!(outcome.differences.len(), 16);
+}
+
+/// Three keys in one bucket and room for one item a response: the bucket
+/// is split over three responses, each resuming after the last key sent.
+#[test]
+fn a_bucket_split_over_responses_resumes_after_its_last_key() {
+    let config = TreeConfig::new(1, 1).expect("valid shape");
+    let limits = DiffLimits {
+        item_bytes_per_message_max: 42,
+        ..DiffLimits::default()
+    };
+    let same_bucket: Vec<Vec<u8>> = (0u8..)
+        .map(|i| vec![i])
+        .filter(|k| config.bucket_of(k) == 0)
+        .take(3)
+        .collect();
+    let remote: Map = same_bucket.iter().map(|k| (k.clone(), vec![1])).collect();
+    let (a, b) = (Replica::new(config), common::from_map(config, &remote));
+    let (outcome, _) = run_diff(&a, &b, limits).unwrap();
+    assert_eq!(as_map(&outcome), model_diff(&Map::new(), &remote));
+    assert_eq!(outcome.stats.items_received, 3);
+    // Root, then three item responses for bucket 0 (one item each).
+    assert_eq!(outcome.stats.round_trips, 4);
+}
