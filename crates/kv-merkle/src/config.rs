@@ -28,10 +28,29 @@ pub const FAN_OUT_BITS_MAX: u8 = 8;
 /// about `depth * fan_out` digests of sibling hashes plus the other items of
 /// its bucket; the tree holds `buckets * 32 * fan_out / (fan_out - 1)` bytes
 /// (2.2 MiB for the default). See ARCHITECTURE.md for the figures.
+///
+/// Deserializing checks the limits too, so a shape read off the wire or
+/// from a file is always valid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "RawConfig")]
 pub struct TreeConfig {
     fan_out_bits: u8,
     depth: u8,
+}
+
+/// The serialized form, checked by [`TreeConfig::new`] on the way in.
+#[derive(Deserialize)]
+struct RawConfig {
+    fan_out_bits: u8,
+    depth: u8,
+}
+
+impl TryFrom<RawConfig> for TreeConfig {
+    type Error = MerkleError;
+
+    fn try_from(raw: RawConfig) -> Result<Self, MerkleError> {
+        TreeConfig::new(raw.fan_out_bits, raw.depth)
+    }
 }
 
 impl Default for TreeConfig {
@@ -135,6 +154,16 @@ mod tests {
         assert_eq!(c.nodes_at(0), 1);
         assert_eq!(c.nodes_at(4), 65_536);
         assert_eq!(c.nodes_at(5), 0);
+    }
+
+    #[test]
+    fn deserializing_checks_the_limits() {
+        let bytes = postcard::to_allocvec(&TreeConfig::DEFAULT).unwrap();
+        assert_eq!(bytes, [4, 4]);
+        let ok: TreeConfig = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(ok, TreeConfig::DEFAULT);
+        assert!(postcard::from_bytes::<TreeConfig>(&[0, 200]).is_err());
+        assert!(postcard::from_bytes::<TreeConfig>(&[5, 5]).is_err());
     }
 
     #[test]

@@ -25,6 +25,20 @@
 //! for the items. Limits that split a level or a bucket list over more
 //! messages add round trips, and [`DiffStats::round_trips`](crate::DiffStats::round_trips) counts them.
 //!
+//! Under postcard (varints for integers and lengths; `u8` and digests raw)
+//! the messages are laid out as follows; the enum tag comes first:
+//!
+//! ```text
+//! Root request       0 | version:varint | fan_out_bits:u8 | depth:u8 | root:[32]
+//! Children request   1 | level:u8 | n:varint | n x node:varint
+//! Items request      2 | n:varint | n x bucket:varint | 0 | 1 key_len:varint key
+//! InSync             0
+//! Children response  1 | n:varint | n x digest:[32]
+//! Items response     2 | n:varint | n x ( bucket:varint | m:varint |
+//!                                          m x ( key_len:varint | key | hash:[32] ) )
+//!                      | truncated:u8
+//! ```
+//!
 //! Messages are serde types. The transport (kv-wire) encodes them with
 //! postcard inside its own length-prefixed, checksummed frames, so this
 //! layer carries no checksum of its own; it carries [`PROTOCOL_VERSION`] in
@@ -260,6 +274,32 @@ mod tests {
             ..DiffLimits::default()
         };
         assert!(l.check(c).is_err());
+    }
+
+    #[test]
+    fn postcard_layout_matches_the_picture() {
+        let root = DiffRequest::Root {
+            version: PROTOCOL_VERSION,
+            config: TreeConfig::DEFAULT,
+            root: Digest([7; DIGEST_LEN]),
+        };
+        let bytes = postcard::to_allocvec(&root).unwrap();
+        assert_eq!(bytes[..4], [0, 1, 4, 4]);
+        assert_eq!(bytes.len(), 4 + DIGEST_LEN);
+        let items = DiffResponse::Items {
+            buckets: vec![BucketItems {
+                bucket: 300,
+                items: vec![Item {
+                    key: b"k".to_vec(),
+                    hash: Digest([9; DIGEST_LEN]),
+                }],
+            }],
+            truncated: true,
+        };
+        let bytes = postcard::to_allocvec(&items).unwrap();
+        assert_eq!(bytes[..7], [2, 1, 0xac, 0x02, 1, 1, b'k']);
+        assert_eq!(bytes.len(), 7 + DIGEST_LEN + 1);
+        assert_eq!(bytes.last(), Some(&1));
     }
 
     #[test]
