@@ -10,7 +10,10 @@
 //!
 //! Both trees may change while a diff runs, since writes keep them current.
 //! Each step compares the trees as they are at that step, so a key written
-//! during the diff may be reported or missed; the next diff settles it.
+//! during the diff may be reported or missed; the next diff settles it. A
+//! key not written during the diff is judged by its state before it: a
+//! write elsewhere cannot make its node's digests match (tested in
+//! `tests/diff_tolerates_writes_while_it_runs.rs`).
 
 use crate::message::item_cost;
 use crate::{
