@@ -12,17 +12,23 @@ use kv_gossip::{Detector, Event, Liveness, MAX_MESSAGE_BYTES, default_detector};
 
 const INTERVAL: Duration = Duration::from_secs(1);
 
-fn config(seed: u64) -> SimConfig {
-    let mut c = SimConfig::new(seed);
-    // `-- --fanout N` explores other fanouts; the default is the library's.
+fn arg(name: &str) -> Option<usize> {
     let args: Vec<String> = std::env::args().collect();
-    if let Some(f) = args
-        .iter()
-        .position(|a| a == "--fanout")
+    args.iter()
+        .position(|a| a == name)
         .and_then(|i| args.get(i + 1))
         .and_then(|v| v.parse().ok())
-    {
+}
+
+fn config(seed: u64) -> SimConfig {
+    let mut c = SimConfig::new(seed);
+    // `-- --fanout N` and `-- --max-digests N` explore other settings; the
+    // defaults are the library's.
+    if let Some(f) = arg("--fanout") {
         c.fanout = f;
+    }
+    if let Some(d) = arg("--max-digests") {
+        c.max_digests_per_message = d;
     }
     c.interval = INTERVAL;
     c.record_events = false;

@@ -574,6 +574,19 @@ impl<T: Transport> Gossiper<T> {
                 continue;
             }
             if let Some(e) = self.members.remove(&id) {
+                // Bounded like the member list; past it, the oldest
+                // quarantined id is released first.
+                while self.quarantine.len() >= self.cfg.max_members {
+                    let oldest = self
+                        .quarantine
+                        .iter()
+                        .min_by_key(|(_, (_, since))| *since)
+                        .map(|(id, _)| *id);
+                    match oldest {
+                        Some(o) => self.quarantine.remove(&o),
+                        None => break,
+                    };
+                }
                 self.quarantine.insert(id, (e.member.version, now));
                 self.push_event(Event::Forgotten { id });
             }
@@ -697,7 +710,7 @@ impl<T: Transport> Gossiper<T> {
     /// Handles one received message, answering through the transport when
     /// the protocol says so. Messages from this node's own id are ignored.
     pub fn handle(&mut self, msg: GossipMessage) {
-        if msg.from == self.cfg.id {
+        if msg.from == self.cfg.id || msg.from_addr.len() > MAX_ADDR_LEN {
             return;
         }
         let now = self.clock.now();

@@ -64,6 +64,8 @@ pub struct SimConfig {
     pub detector: Detector,
     /// The first `seeds` nodes are the seeds.
     pub seeds: usize,
+    /// Most digests per `Syn` of every node.
+    pub max_digests_per_message: usize,
     /// Ring tokens each node announces (payload realism for byte counts).
     pub tokens_per_node: usize,
     /// Whether to count the encoded size of every message (costs time).
@@ -87,6 +89,7 @@ impl SimConfig {
             fanout: defaults.fanout,
             detector: default_detector(interval),
             seeds: 3,
+            max_digests_per_message: defaults.max_digests_per_message,
             tokens_per_node: 8,
             measure_bytes: false,
             record_events: true,
@@ -223,6 +226,7 @@ impl Sim {
         g.interval = self.cfg.interval;
         g.fanout = self.cfg.fanout;
         g.detector = self.cfg.detector;
+        g.max_digests_per_message = self.cfg.max_digests_per_message;
         g.rng_seed = node_seed;
         let transport = SimTransport {
             outbox: Rc::clone(&node.outbox),

@@ -164,3 +164,27 @@ fn ticks_send_to_at_most_fanout_plus_two() {
         assert!((3..=5).contains(&n), "{n} peers in one round");
     }
 }
+
+#[test]
+fn left_members_are_forgotten_and_stay_quarantined() {
+    let clock = Arc::new(ManualClock::new());
+    let mut cfg = GossipConfig::new(NodeId(1), 1, "a:1");
+    cfg.forget_left_after = std::time::Duration::from_secs(10);
+    let mut a = Gossiper::new(cfg, clock.clone(), Recorder::default()).expect("valid config");
+    let mut left = update(2, 0);
+    if let Some(m) = left.meta.as_mut() {
+        m.status = Status::Left;
+    }
+    feed(&mut a, vec![left.clone()]);
+    assert!(a.member(NodeId(2)).is_some());
+    clock.advance(std::time::Duration::from_secs(11));
+    a.tick();
+    assert!(a.member(NodeId(2)).is_none(), "left member not forgotten");
+    assert!(
+        a.drain_events()
+            .any(|e| e == Event::Forgotten { id: NodeId(2) })
+    );
+    // Stale gossip about it cannot bring it back while quarantined.
+    feed(&mut a, vec![left]);
+    assert!(a.member(NodeId(2)).is_none(), "stale gossip resurrected it");
+}
