@@ -20,7 +20,7 @@ use anyhow::{Context, Result};
 use bytes::Bytes;
 
 use kv_gossip::{Event, GossipConfig, GossipMessage, Gossiper, Member, Status};
-use kv_ring::{NodeSpec, Ring, RingConfig, Token};
+use kv_ring::{NewNode, NodeSpec, Ring, RingConfig, Token};
 use kv_types::{Clock, NodeId};
 
 use crate::identity;
@@ -199,6 +199,7 @@ impl Membership {
         &self,
         data_dir: &std::path::Path,
         weight: u32,
+        zone: Option<&str>,
         has_seeds: bool,
         interval: Duration,
     ) -> Result<()> {
@@ -223,7 +224,11 @@ impl Membership {
                 }
                 let tokens = self
                     .ring()
-                    .allocate_tokens(self.me, weight)
+                    .allocate_tokens(&NewNode {
+                        id: self.me,
+                        weight,
+                        zone: zone.map(str::to_owned),
+                    })
                     .context("cannot choose ring tokens")?;
                 let text: String = tokens.iter().map(|t| format!("{}\n", t.0)).collect();
                 identity::write_atomically(data_dir, "tokens", &text)?;

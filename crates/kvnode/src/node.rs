@@ -126,10 +126,6 @@ pub async fn run(config: Config) -> Result<()> {
         interval,
         stop.clone(),
     ));
-    membership
-        .join(dir, config.weight, !config.seeds.is_empty(), interval)
-        .await?;
-
     let service = Arc::new(NodeService {
         id,
         config: config.clone(),
@@ -152,6 +148,18 @@ pub async fn run(config: Config) -> Result<()> {
         service,
         stop.clone(),
     ));
+
+    // The server runs before the join: the seeds answer our gossip by
+    // connecting back to us.
+    membership
+        .join(
+            dir,
+            config.weight,
+            config.zone.as_deref(),
+            !config.seeds.is_empty(),
+            interval,
+        )
+        .await?;
 
     shutdown_signal().await;
     tracing::info!("shutting down: no new connections; finishing requests in flight");
