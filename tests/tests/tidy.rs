@@ -54,6 +54,29 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
         "kv-gossip",
         &["tokio", "tokio-util", "kv-storage", "kv-quorum", "kv-wire"],
     ),
+    // The coordinator reaches the ring, gossip and the network only through
+    // its seams; kvnode writes the adapters.
+    (
+        "kv-quorum",
+        &[
+            "tokio",
+            "tokio-util",
+            "kv-storage",
+            "kv-gossip",
+            "kv-wire",
+            "kv-ring",
+        ],
+    ),
+    // The protocol describes bytes; it opens no sockets and runs no tasks.
+    (
+        "kv-wire",
+        &["tokio", "kv-storage", "kv-gossip", "kv-ring", "kv-client"],
+    ),
+    // The client speaks the protocol and nothing else.
+    (
+        "kv-client",
+        &["kv-storage", "kv-gossip", "kv-ring", "kv-merkle"],
+    ),
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -10,12 +10,14 @@
 //!   benchmarks of `crates/kv-<name>`, whose estimates are merged into the
 //!   same JSON file.
 //! - `cluster --nodes N`: a local cluster on loopback for people to try.
+//! - `test-cluster`: the tests that start real multi-node clusters.
 //!
 //! xtask keeps few dependencies (anyhow, serde_json) so that it builds fast.
 
 mod bench;
 mod ci;
 mod cluster;
+mod test_cluster;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -29,6 +31,7 @@ tasks:
   ci             fmt --check, clippy -D warnings, tests, rustdoc -D warnings, cargo deny
   bench <name>   figures and criterion benchmarks of one area (ring, storage, ...)
   cluster        start a local cluster on loopback: [--nodes N] [-- kvnode flags]
+  test-cluster   the tests that start real multi-node clusters (KV_CLUSTER_TESTS=1)
 ";
 
 fn main() -> Result<()> {
@@ -41,6 +44,7 @@ fn main() -> Result<()> {
         "ci" => ci::all(),
         "bench" => bench::run(&args[1..]),
         "cluster" => cluster::start(&args[1..]),
+        "test-cluster" => test_cluster::run_all(),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())
