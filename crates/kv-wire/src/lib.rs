@@ -2,7 +2,7 @@
 //! message types that clients and nodes exchange.
 //!
 //! A connection carries [frames](frame). The first frame each way is the
-//! [handshake](handshake); after it, every frame holds one [`Envelope`]: a
+//! [handshake]; after it, every frame holds one [`Envelope`]: a
 //! request id and a body. Ids let many requests be in flight on one
 //! connection and their answers come back in any order.
 //!
