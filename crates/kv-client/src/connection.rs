@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::codec::Framed;
 
@@ -36,7 +36,7 @@ pub struct Pipeline<Req, Resp> {
     next_id: AtomicU64,
     requests: mpsc::Sender<Envelope<Req>>,
     pending: Pending<Resp>,
-    slots: Semaphore,
+    slots: Arc<Semaphore>,
     open: Arc<AtomicBool>,
     tasks: [JoinHandle<()>; 2],
 }
@@ -146,7 +146,7 @@ where
             next_id: AtomicU64::new(1),
             requests,
             pending,
-            slots: Semaphore::new(config.in_flight_max),
+            slots: Arc::new(Semaphore::new(config.in_flight_max)),
             open,
             tasks: [writer, reader],
         })
@@ -162,28 +162,86 @@ where
         self.peer
     }
 
-    /// Sends `body` and waits up to `timeout` for its answer.
+    /// Sends `body` and waits up to `timeout` for its answer, waiting first
+    /// for a free slot if `in_flight_max` requests are in flight.
     pub async fn call(&self, body: Req, timeout: Duration) -> Result<Resp, ClientError> {
-        let lost = |maybe_applied| ClientError::ConnectionLost {
-            addr: self.addr.clone(),
-            maybe_applied,
-        };
-        let _slot = self.slots.acquire().await.map_err(|_| lost(false))?;
+        let slot = Arc::clone(&self.slots)
+            .acquire_owned()
+            .await
+            .map_err(|_| self.lost(false))?;
+        self.enqueue(body, slot)?.wait(timeout).await
+    }
+
+    /// Queues `body` for sending now, without waiting, and returns the
+    /// answer to come. Fails at once if `in_flight_max` requests are in
+    /// flight or the connection is closed; the request has then not been
+    /// sent.
+    pub fn send(&self, body: Req) -> Result<Reply<Resp>, ClientError> {
+        let slot = Arc::clone(&self.slots)
+            .try_acquire_owned()
+            .map_err(|_| self.lost(false))?;
+        self.enqueue(body, slot)
+    }
+
+    fn enqueue(&self, body: Req, slot: OwnedSemaphorePermit) -> Result<Reply<Resp>, ClientError> {
         if !self.is_open() {
-            return Err(lost(false));
+            return Err(self.lost(false));
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         lock(&self.pending).insert(id, tx);
-        if self.requests.send(Envelope { id, body }).await.is_err() {
+        // The queue holds at most as many requests as there are slots, and we
+        // hold one, so it is never full; it fails only once the writer is gone.
+        if self.requests.try_send(Envelope { id, body }).is_err() {
             lock(&self.pending).remove(&id);
-            return Err(lost(false));
+            return Err(self.lost(false));
         }
+        Ok(Reply {
+            id,
+            rx,
+            pending: Arc::clone(&self.pending),
+            addr: self.addr.clone(),
+            _slot: slot,
+        })
+    }
+
+    fn lost(&self, maybe_applied: bool) -> ClientError {
+        ClientError::ConnectionLost {
+            addr: self.addr.clone(),
+            maybe_applied,
+        }
+    }
+}
+
+/// An answer to come for a request already queued on a [`Pipeline`].
+#[derive(Debug)]
+pub struct Reply<Resp> {
+    id: u64,
+    rx: oneshot::Receiver<Resp>,
+    pending: Pending<Resp>,
+    addr: String,
+    /// Held until the answer arrives or is abandoned: the in-flight bound.
+    _slot: OwnedSemaphorePermit,
+}
+
+impl<Resp> Reply<Resp> {
+    /// Waits up to `timeout` for the answer.
+    pub async fn wait(self, timeout: Duration) -> Result<Resp, ClientError> {
+        let Reply {
+            id,
+            rx,
+            pending,
+            addr,
+            _slot,
+        } = self;
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(resp)) => Ok(resp),
-            Ok(Err(_)) => Err(lost(true)),
+            Ok(Err(_)) => Err(ClientError::ConnectionLost {
+                addr,
+                maybe_applied: true,
+            }),
             Err(_) => {
-                lock(&self.pending).remove(&id);
+                lock(&pending).remove(&id);
                 Err(ClientError::Timeout(timeout))
             }
         }

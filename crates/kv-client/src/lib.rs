@@ -36,7 +36,7 @@ use tokio::sync::Mutex;
 pub use kv_wire::client::{Consistency, ErrorCode, MemberStatus, StatusReply};
 use kv_wire::client::{Request, Response};
 
-pub use connection::Pipeline;
+pub use connection::{Pipeline, Reply};
 use kv_wire::Role;
 
 type Connection = Pipeline<Request, Response>;

@@ -143,36 +143,29 @@ impl TcpTransport {
         }
     }
 
+    /// An open pooled connection to `addr`, if there is one already.
+    fn pooled(&self, addr: &str) -> Option<Arc<PeerConn>> {
+        let pool = lock(&self.pool);
+        let conn = pool.get(addr)?.conn.get()?;
+        conn.is_open().then(|| Arc::clone(conn))
+    }
+
+    /// Dials `addr` if needed, then exchanges `req` with node `to`.
     async fn call_remote(
         self: Arc<Self>,
         to: NodeId,
+        addr: String,
         req: ReplicaRequest,
     ) -> Result<ReplicaResponse, TransportError> {
-        let Some(addr) = self.addr_of(to) else {
-            return Err(TransportError::Unreachable { node: to });
-        };
         let conn = self
             .connection(&addr)
             .await
             .map_err(|_| TransportError::Unreachable { node: to })?;
-        match conn
-            .call(PeerRequest::Replica(req), self.request_timeout)
-            .await
-        {
-            Ok(PeerResponse::Replica(resp)) => Ok(resp),
-            Ok(other) => Err(TransportError::Lost {
-                node: to,
-                detail: format!("unexpected answer {other:?}"),
-            }),
-            Err(ClientError::ConnectionLost {
-                maybe_applied: false,
-                ..
-            }) => Err(TransportError::Unreachable { node: to }),
-            Err(e) => Err(TransportError::Lost {
-                node: to,
-                detail: e.to_string(),
-            }),
-        }
+        replica_answer(
+            to,
+            conn.call(PeerRequest::Replica(req), self.request_timeout)
+                .await,
+        )
     }
 
     /// Handles a replica request addressed to this node.
@@ -216,6 +209,12 @@ impl TcpTransport {
 }
 
 /// The [`ReplicaTransport`] seam over an `Arc<TcpTransport>`.
+///
+/// Every path starts delivery before `call` returns, as the seam's contract
+/// asks: a local request is applied at once (or handed to a blocking thread
+/// when each write waits for fsync), a request to a peer with an open pooled
+/// connection is queued on it at once, and only a request that must first
+/// dial its peer is spawned as a task.
 pub struct ReplicaLink(pub Arc<TcpTransport>);
 
 impl ReplicaTransport for ReplicaLink {
@@ -225,13 +224,31 @@ impl ReplicaTransport for ReplicaLink {
         req: ReplicaRequest,
     ) -> BoxFuture<'static, Result<ReplicaResponse, TransportError>> {
         let this = Arc::clone(&self.0);
-        // Spawned, so delivery goes on even if the caller stops waiting (the
-        // contract of ReplicaTransport).
-        let task = if to == this.local {
-            tokio::spawn(async move { Ok(this.local(req).await) })
-        } else {
-            tokio::spawn(this.call_remote(to, req))
+        if to == this.local {
+            if !this.blocking_io {
+                let resp = this.replica.handle(req);
+                return Box::pin(std::future::ready(Ok(resp)));
+            }
+            return Box::pin(async move { Ok(this.local(req).await) });
+        }
+        let Some(addr) = this.addr_of(to) else {
+            return Box::pin(std::future::ready(Err(TransportError::Unreachable {
+                node: to,
+            })));
         };
+        if let Some(conn) = this.pooled(&addr) {
+            return match conn.send(PeerRequest::Replica(req)) {
+                Ok(reply) => {
+                    let timeout = this.request_timeout;
+                    Box::pin(async move { replica_answer(to, reply.wait(timeout).await) })
+                }
+                // Not sent: too many in flight to this peer, or it closed.
+                Err(_) => Box::pin(std::future::ready(Err(TransportError::Unreachable {
+                    node: to,
+                }))),
+            };
+        }
+        let task = tokio::spawn(this.call_remote(to, addr, req));
         Box::pin(async move {
             task.await.unwrap_or_else(|e| {
                 Err(TransportError::Lost {
@@ -240,6 +257,28 @@ impl ReplicaTransport for ReplicaLink {
                 })
             })
         })
+    }
+}
+
+/// Maps a peer's answer to a replica request onto kv-quorum's terms.
+fn replica_answer(
+    to: NodeId,
+    answer: Result<PeerResponse, ClientError>,
+) -> Result<ReplicaResponse, TransportError> {
+    match answer {
+        Ok(PeerResponse::Replica(resp)) => Ok(resp),
+        Ok(other) => Err(TransportError::Lost {
+            node: to,
+            detail: format!("unexpected answer {other:?}"),
+        }),
+        Err(ClientError::ConnectionLost {
+            maybe_applied: false,
+            ..
+        }) => Err(TransportError::Unreachable { node: to }),
+        Err(e) => Err(TransportError::Lost {
+            node: to,
+            detail: e.to_string(),
+        }),
     }
 }
 
