@@ -6,13 +6,17 @@
 //! directories, preloads the key space, then runs `--clients` concurrent
 //! clients, each sending its next request as soon as the last is answered,
 //! for `--seconds` (and at most `--ops-max` operations). Half the operations
-//! are gets and half puts, with 16-byte keys and 100-byte values. Latencies
+//! are gets and half puts, with 16-byte keys and 100-byte values. Each client
+//! writes with the causal context of its last read or write of the key, as a
+//! Dynamo client should. Latencies
 //! go into HDR histograms; the table and `target/bench/cluster.json` give
 //! ops/s and p50, p99 and p99.9.
 //!
 //! The node binary comes from `KVNODE_BIN` (xtask builds it in release mode
 //! and sets it). Nodes run with WAL durability `periodic:1000` unless
-//! `--durability` says otherwise.
+//! `--durability` says otherwise, each with one worker thread unless
+//! `--node-threads` says otherwise (three nodes and the load generator share
+//! the machine's cores).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -35,6 +39,7 @@ struct Options {
     ops_max: u64,
     keys: u64,
     durability: String,
+    node_threads: usize,
     seed: u64,
     scenarios: Vec<String>,
 }
@@ -47,6 +52,7 @@ impl Options {
             ops_max: 5_000_000,
             keys: 100_000,
             durability: "periodic:1000".to_owned(),
+            node_threads: 1,
             seed: 42,
             scenarios: vec!["single".into(), "three".into()],
         };
@@ -67,6 +73,7 @@ impl Options {
                 "--ops-max" => o.ops_max = num()?,
                 "--keys" => o.keys = num()?.max(1),
                 "--durability" => o.durability.clone_from(value),
+                "--node-threads" => o.node_threads = num()? as usize,
                 "--seed" => o.seed = num()?,
                 "--scenarios" => o.scenarios = value.split(',').map(str::to_owned).collect(),
                 other => return Err(format!("unknown option {other}")),
@@ -103,7 +110,7 @@ fn start_node(
     index: usize,
     seeds: &[String],
     nrw: (u8, u8, u8),
-    durability: &str,
+    opts: &Options,
 ) -> Result<NodeProcess, String> {
     let dir = std::env::temp_dir().join(format!("kv-bench-{}-{index}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -122,7 +129,8 @@ fn start_node(
             "--w",
             &nrw.2.to_string(),
         ])
-        .args(["--durability", durability])
+        .args(["--durability", &opts.durability])
+        .args(["--threads", &opts.node_threads.to_string()])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
@@ -151,6 +159,10 @@ fn free_port() -> Result<u16, String> {
     let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     Ok(l.local_addr().map_err(|e| e.to_string())?.port())
 }
+
+/// Bound on the causal contexts one client remembers; past it the cache
+/// starts over.
+const CONTEXTS_PER_CLIENT_MAX: usize = 4096;
 
 /// Keys are 16 bytes: a fixed prefix and the key number in hex.
 fn key(i: u64) -> Bytes {
@@ -205,7 +217,7 @@ enum Dist {
 
 struct RunResult {
     ops: u64,
-    errors: u64,
+    errors: std::collections::BTreeMap<String, u64>,
     elapsed: Duration,
     hist: Histogram<u64>,
 }
@@ -262,7 +274,9 @@ async fn run_load(addrs: &[String], opts: &Options, dist: Dist) -> Result<RunRes
             let mut hist =
                 Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).map_err(|e| e.to_string())?;
             let value = Bytes::from(vec![b'x'; 100]);
-            let mut errors = 0u64;
+            let mut errors: std::collections::BTreeMap<String, u64> = Default::default();
+            let mut contexts: std::collections::HashMap<u64, kv_client::Context> =
+                std::collections::HashMap::new();
             for _ in 0..per_client_max {
                 if stop.load(Ordering::Relaxed) {
                     break;
@@ -272,16 +286,27 @@ async fn run_load(addrs: &[String], opts: &Options, dist: Dist) -> Result<RunRes
                     Dist::Zipf => zipf.sample(&mut rng),
                 };
                 let t = Instant::now();
-                let ok = if rng.random_bool(0.5) {
-                    client.get(key(k)).await.is_ok()
+                // Like a real Dynamo client, write with the context of the
+                // key's last read or write, so a write supersedes what this
+                // client saw instead of piling up siblings.
+                let result = if rng.random_bool(0.5) {
+                    client.get(key(k)).await.map(|read| read.context)
                 } else {
-                    client.put(key(k), value.clone(), None).await.is_ok()
+                    client.put(key(k), value.clone(), contexts.get(&k)).await
                 };
+                if let Ok(context) = &result {
+                    if contexts.len() >= CONTEXTS_PER_CLIENT_MAX && !contexts.contains_key(&k) {
+                        contexts.clear();
+                    }
+                    contexts.insert(k, context.clone());
+                }
+                let result = result.map(drop);
                 let us = t.elapsed().as_micros() as u64;
-                if ok {
-                    let _ = hist.record(us.max(1));
-                } else {
-                    errors += 1;
+                match result {
+                    Ok(()) => {
+                        let _ = hist.record(us.max(1));
+                    }
+                    Err(e) => *errors.entry(error_kind(&e)).or_default() += 1,
                 }
                 done.fetch_add(1, Ordering::Relaxed);
             }
@@ -313,11 +338,13 @@ async fn run_load(addrs: &[String], opts: &Options, dist: Dist) -> Result<RunRes
     let elapsed = started.elapsed();
     let mut hist =
         Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).map_err(|e| e.to_string())?;
-    let mut errors = 0;
+    let mut errors: std::collections::BTreeMap<String, u64> = Default::default();
     while let Some(r) = tasks.join_next().await {
         let (h, e) = r.map_err(|e| e.to_string())??;
         hist.add(h).map_err(|e| e.to_string())?;
-        errors += e;
+        for (kind, count) in e {
+            *errors.entry(kind).or_default() += count;
+        }
     }
     Ok(RunResult {
         ops: hist.len(),
@@ -325,6 +352,16 @@ async fn run_load(addrs: &[String], opts: &Options, dist: Dist) -> Result<RunRes
         elapsed,
         hist,
     })
+}
+
+/// A short name for a failed operation's cause.
+fn error_kind(e: &kv_client::ClientError) -> String {
+    match e {
+        kv_client::ClientError::Server { code, .. } => format!("{code:?}"),
+        kv_client::ClientError::Timeout(_) => "ClientTimeout".to_owned(),
+        kv_client::ClientError::ConnectionLost { .. } => "ConnectionLost".to_owned(),
+        other => other.to_string(),
+    }
 }
 
 /// The CPUs a process may run on, from /proc.
@@ -355,8 +392,8 @@ fn real_main() -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let mut report = Report::new("cluster");
     println!(
-        "load: {} clients, {} s per run (at most {} ops), {} keys, 50% gets / 50% puts, 16-byte keys, 100-byte values, durability {}",
-        opts.clients, opts.seconds, opts.ops_max, opts.keys, opts.durability
+        "load: {} clients, {} s per run (at most {} ops), {} keys, 50% gets / 50% puts, 16-byte keys, 100-byte values, durability {}, {} worker thread(s) per node",
+        opts.clients, opts.seconds, opts.ops_max, opts.keys, opts.durability, opts.node_threads
     );
     println!(
         "machine: {} CPUs online; bench process on CPUs {}",
@@ -373,7 +410,7 @@ fn real_main() -> Result<(), String> {
             let mut nodes = Vec::new();
             let mut seeds = Vec::new();
             for i in 0..count {
-                let node = start_node(&bin, i, &seeds, nrw, &opts.durability)?;
+                let node = start_node(&bin, i, &seeds, nrw, &opts)?;
                 seeds.push(node.addr.clone());
                 nodes.push(node);
             }
@@ -436,10 +473,14 @@ fn real_main() -> Result<(), String> {
                 p(0.999),
                 "ms",
             );
+            let error_total: u64 = r.errors.values().sum();
+            if error_total > 0 {
+                println!("  errors by kind: {:?}", r.errors);
+            }
             report.add(
                 &format!("{prefix}_errors"),
                 &format!("{label}: errors"),
-                r.errors as f64,
+                error_total as f64,
                 "ops",
             );
             drop(nodes);

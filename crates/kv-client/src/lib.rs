@@ -224,14 +224,15 @@ impl Client {
         }
     }
 
-    /// Writes `value` under `key`; pass the context of a read to supersede
-    /// what it saw, or `None` to write beside whatever is there.
+    /// Writes `value` under `key`; pass the context of a read (or of an
+    /// earlier write) to supersede what it saw, or `None` to write beside
+    /// whatever is there. Returns the context of the state written.
     pub async fn put(
         &self,
         key: impl Into<Bytes>,
         value: impl Into<Bytes>,
         context: Option<&Context>,
-    ) -> Result<(), ClientError> {
+    ) -> Result<Context, ClientError> {
         self.put_with(key, value, context, None).await
     }
 
@@ -242,7 +243,7 @@ impl Client {
         value: impl Into<Bytes>,
         context: Option<&Context>,
         consistency: Option<Consistency>,
-    ) -> Result<(), ClientError> {
+    ) -> Result<Context, ClientError> {
         let req = Request::Put {
             key: key.into(),
             value: value.into(),
@@ -253,11 +254,12 @@ impl Client {
     }
 
     /// Deletes `key`; pass the context of a read to supersede what it saw.
+    /// Returns the context of the state written.
     pub async fn delete(
         &self,
         key: impl Into<Bytes>,
         context: Option<&Context>,
-    ) -> Result<(), ClientError> {
+    ) -> Result<Context, ClientError> {
         self.delete_with(key, context, None).await
     }
 
@@ -267,7 +269,7 @@ impl Client {
         key: impl Into<Bytes>,
         context: Option<&Context>,
         consistency: Option<Consistency>,
-    ) -> Result<(), ClientError> {
+    ) -> Result<Context, ClientError> {
         let req = Request::Delete {
             key: key.into(),
             context: context.map(|c| c.0.clone()),
@@ -369,9 +371,9 @@ impl Client {
     }
 }
 
-fn expect_written(resp: Response) -> Result<(), ClientError> {
+fn expect_written(resp: Response) -> Result<Context, ClientError> {
     match resp {
-        Response::Written => Ok(()),
+        Response::Written { context } => Ok(Context(context)),
         other => Err(unexpected(other)),
     }
 }

@@ -73,7 +73,11 @@ pub enum Response {
         context: Bytes,
     },
     /// The write was acknowledged by enough replicas.
-    Written,
+    Written {
+        /// The context of the state the write produced; passing it with the
+        /// next write of the key supersedes this one.
+        context: Bytes,
+    },
     /// Membership and ring shares.
     Status(StatusReply),
     /// The request failed.

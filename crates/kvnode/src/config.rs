@@ -22,6 +22,8 @@ pub const LISTEN_DEFAULT: &str = "127.0.0.1:7000";
 /// Largest weight: a node gets 64 ring tokens per unit, and gossip carries
 /// at most 1024 tokens per node.
 pub const WEIGHT_MAX: u32 = 16;
+/// Bound on worker threads.
+pub const THREADS_MAX: usize = 256;
 /// Default gossip round interval.
 pub const GOSSIP_INTERVAL_MS_DEFAULT: u64 = 1000;
 /// Default data directory, relative to the working directory.
@@ -77,6 +79,9 @@ pub struct NodeArgs {
     /// Gossip round interval in milliseconds; failure detection scales with it.
     #[arg(long, env = "KVNODE_GOSSIP_INTERVAL_MS")]
     pub gossip_interval_ms: Option<u64>,
+    /// Worker threads serving requests; 0 means one per CPU.
+    #[arg(long, env = "KVNODE_THREADS")]
+    pub threads: Option<usize>,
 }
 
 /// The TOML file: the same options, plus limits.
@@ -97,6 +102,7 @@ pub struct FileConfig {
     durability: Option<Durability>,
     log_format: Option<LogFormat>,
     gossip_interval_ms: Option<u64>,
+    threads: Option<usize>,
     #[serde(default)]
     limits: Limits,
 }
@@ -236,6 +242,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Gossip round interval, in milliseconds.
     pub gossip_interval_ms: u64,
+    /// Worker threads; 0 means one per CPU.
+    pub threads: usize,
     /// Limits.
     pub limits: Limits,
 }
@@ -300,6 +308,7 @@ impl Config {
                 .gossip_interval_ms
                 .or(file.gossip_interval_ms)
                 .unwrap_or(GOSSIP_INTERVAL_MS_DEFAULT),
+            threads: args.threads.or(file.threads).unwrap_or(0),
             limits: file.limits,
         };
         config.validate()?;
@@ -316,6 +325,9 @@ impl Config {
         }
         if self.weight == 0 || self.weight > WEIGHT_MAX {
             bail!("weight must be between 1 and {WEIGHT_MAX}");
+        }
+        if self.threads > THREADS_MAX {
+            bail!("threads must be at most {THREADS_MAX} (0 means one per CPU)");
         }
         if !(10..=60_000).contains(&self.gossip_interval_ms) {
             bail!("gossip_interval_ms must be between 10 and 60000");

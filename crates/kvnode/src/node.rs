@@ -285,7 +285,9 @@ impl Service for NodeService {
                     .put(&key, value, context.as_ref(), options(consistency))
                     .await
                 {
-                    Ok(_) => Response::Written,
+                    Ok(reply) => Response::Written {
+                        context: reply.context.as_bytes().clone(),
+                    },
                     Err(e) => error_response(&e),
                 }
             }),
@@ -299,7 +301,9 @@ impl Service for NodeService {
                     .delete(&key, context.as_ref(), options(consistency))
                     .await
                 {
-                    Ok(_) => Response::Written,
+                    Ok(reply) => Response::Written {
+                        context: reply.context.as_bytes().clone(),
+                    },
                     Err(e) => error_response(&e),
                 }
             }),
