@@ -52,6 +52,11 @@ struct Version {
 #[derive(Debug, Default)]
 struct Queue {
     pending: Vec<(Key, Record)>,
+    /// The drained vector of the last batch, kept for its capacity.
+    spare: Vec<(Key, Record)>,
+    /// Writers blocked on `queue_cv`; a leader with none to wake skips the
+    /// notify (a syscall).
+    waiting: usize,
     enqueued: u64,
     completed: u64,
     leader: bool,
@@ -116,6 +121,13 @@ impl Stats {
     }
 }
 
+/// The WAL segment being written and the memtable its records go to; they
+/// change together, under one lock, at rotation.
+struct WalState {
+    writer: WalWriter,
+    active: Arc<MemTable>,
+}
+
 struct Inner {
     dir: PathBuf,
     opts: Options,
@@ -123,7 +135,7 @@ struct Inner {
     version: RwLock<Arc<Version>>,
     queue: Mutex<Queue>,
     queue_cv: Condvar,
-    wal: Mutex<WalWriter>,
+    wal: Mutex<WalState>,
     last_seq: AtomicU64,
     next_file_id: AtomicU64,
     bg: Mutex<Bg>,
@@ -186,32 +198,17 @@ fn remove(path: &Path) -> Result<(), LsmError> {
     }
 }
 
-/// Writes `entries` (sorted, one per key) as table `id`; `None` if there
-/// were none (no file is left behind).
+/// Writes table `id` with what `fill` adds (sorted, one entry per key);
+/// `None` if it added nothing (no file is left behind).
 fn write_table(
     dir: &Path,
     id: u64,
     opts: &Options,
-    entries: impl IntoIterator<Item = Result<Entry, LsmError>>,
-    stop: Option<&AtomicBool>,
+    fill: impl FnOnce(&mut TableWriter) -> Result<(), LsmError>,
 ) -> Result<Option<(Table, u64)>, LsmError> {
     let path = dir.join(sstable::table_name(id));
     let mut w = TableWriter::create(&path, opts.block_bytes, opts.bloom_false_positive_rate)?;
-    let result = (|| {
-        for e in entries {
-            w.add(&e?)?;
-            if let Some(stop) = stop
-                && w.entries() % SHUTDOWN_CHECK_ENTRIES == 0
-                && stop.load(Ordering::Relaxed)
-            {
-                return Err(LsmError::Closed {
-                    reason: Some("shut down during a compaction".into()),
-                });
-            }
-        }
-        Ok(())
-    })();
-    if let Err(e) = result {
+    if let Err(e) = fill(&mut w) {
         drop(w);
         remove(&path)?;
         return Err(e);
@@ -286,9 +283,7 @@ impl LsmStorage {
                 if mem.bytes() >= opts.memtable_bytes {
                     let full = std::mem::replace(&mut mem, MemTable::new(0));
                     let id = next_file_id.fetch_add(1, Ordering::Relaxed);
-                    if let Some((t, len)) =
-                        write_table(&dir, id, &opts, full.entries().into_iter().map(Ok), None)?
-                    {
+                    if let Some((t, len)) = write_table(&dir, id, &opts, |w| full.write_to(w))? {
                         counters.table_bytes.fetch_add(len, Ordering::Relaxed);
                         tables.insert(0, Arc::new(t));
                     }
@@ -314,9 +309,7 @@ impl LsmStorage {
         }
         if !mem.is_empty() {
             let id = next_file_id.fetch_add(1, Ordering::Relaxed);
-            if let Some((t, len)) =
-                write_table(&dir, id, &opts, mem.entries().into_iter().map(Ok), None)?
-            {
+            if let Some((t, len)) = write_table(&dir, id, &opts, |w| mem.write_to(w))? {
                 counters.table_bytes.fetch_add(len, Ordering::Relaxed);
                 tables.insert(0, Arc::new(t));
             }
@@ -336,16 +329,20 @@ impl LsmStorage {
             remove(&dir.join(wal::segment_name(*seg)))?;
         }
 
+        let active = Arc::new(MemTable::new(wal_id));
         let inner = Arc::new(Inner {
             cache: Arc::new(BlockCache::new(opts.block_cache_bytes)),
             version: RwLock::new(Arc::new(Version {
-                active: Arc::new(MemTable::new(wal_id)),
+                active: active.clone(),
                 immutables: Vec::new(),
                 tables,
             })),
             queue: Mutex::new(Queue::default()),
             queue_cv: Condvar::new(),
-            wal: Mutex::new(wal),
+            wal: Mutex::new(WalState {
+                writer: wal,
+                active,
+            }),
             last_seq: AtomicU64::new(last_seq),
             next_file_id,
             bg: Mutex::new(Bg {
@@ -415,7 +412,7 @@ impl LsmStorage {
 
     /// Makes every accepted write durable, whatever the durability.
     pub fn sync(&self) -> Result<(), LsmError> {
-        let n = lock(&self.inner.wal).sync()?;
+        let n = lock(&self.inner.wal).writer.sync()?;
         self.inner
             .counters
             .wal_bytes
@@ -429,7 +426,7 @@ impl LsmStorage {
         self.inner.check_running()?;
         {
             let mut wal = lock(&self.inner.wal);
-            if !self.inner.version().active.is_empty() {
+            if !wal.active.is_empty() {
                 self.inner.rotate(&mut wal)?;
             }
         }
@@ -455,11 +452,16 @@ impl LsmStorage {
     /// [`LsmStorage::sequence`]); pass 0 to keep them all.
     pub fn compact(&self, tombstone_watermark: u64) -> Result<(), LsmError> {
         self.flush()?;
-        let n = self.inner.version().tables.len();
-        if n == 0 {
-            return Ok(());
-        }
-        self.inner.compact_run(0, n, tombstone_watermark)
+        self.inner.compact_all(tombstone_watermark)
+    }
+
+    /// Flushes, then runs in the caller's thread every compaction the
+    /// size-tiered policy wants now, so that the engine is quiet when this
+    /// returns (for benchmarks and tests that measure a settled engine).
+    pub fn settle(&self) -> Result<(), LsmError> {
+        self.flush()?;
+        while self.inner.compact_once()? {}
+        Ok(())
     }
 
     /// Lets background compactions drop tombstones written at or below
@@ -649,7 +651,9 @@ impl Inner {
         q.enqueued += 1;
         let ticket = q.enqueued;
         while q.leader && q.completed < ticket {
+            q.waiting += 1;
             q = self.queue_cv.wait(q).unwrap_or_else(|e| e.into_inner());
+            q.waiting -= 1;
         }
         if q.completed >= ticket {
             return match &q.failed {
@@ -665,12 +669,15 @@ impl Inner {
             });
         }
         q.leader = true;
-        let batch = std::mem::take(&mut q.pending);
+        let spare = std::mem::take(&mut q.spare);
+        let mut batch = std::mem::replace(&mut q.pending, spare);
         let upto = q.enqueued;
         let from = upto + 1 - batch.len() as u64;
         drop(q);
-        let result = self.commit(batch);
+        let result = self.commit(&mut batch);
         let mut q = lock(&self.queue);
+        batch.clear();
+        q.spare = batch;
         q.completed = upto;
         q.leader = false;
         if let Err(e) = &result {
@@ -679,39 +686,44 @@ impl Inner {
             q.failed = Some((from, upto, why.clone()));
             q.stopped.get_or_insert(why);
         }
+        let wake = q.waiting > 0;
         drop(q);
-        self.queue_cv.notify_all();
+        if wake {
+            self.queue_cv.notify_all();
+        }
         result
     }
 
     /// Appends a batch to the WAL, makes it durable as configured, and
     /// applies it to the active memtable. Only the write leader calls this.
-    fn commit(&self, batch: Vec<(Key, Record)>) -> Result<(), LsmError> {
+    fn commit(&self, batch: &mut Vec<(Key, Record)>) -> Result<(), LsmError> {
         let mut wal = lock(&self.wal);
-        let mut seq = self.last_seq.load(Ordering::Relaxed);
-        let mut entries = Vec::with_capacity(batch.len());
-        for (key, record) in batch {
-            seq += 1;
-            wal.append(&key, seq, &record);
-            entries.push(Entry { key, seq, record });
+        let first = self.last_seq.load(Ordering::Relaxed) + 1;
+        for (i, (key, record)) in batch.iter().enumerate() {
+            wal.writer.append(key, first + i as u64, record);
         }
         let written = match self.opts.durability {
-            Durability::Sync => wal.sync()?,
+            Durability::Sync => wal.writer.sync()?,
             Durability::Periodic(_) | Durability::None
-                if wal.buffered() >= self.opts.wal_buffer_bytes =>
+                if wal.writer.buffered() >= self.opts.wal_buffer_bytes =>
             {
-                wal.write_out()?
+                wal.writer.write_out()?
             }
             Durability::Periodic(_) | Durability::None => 0,
         };
         self.counters
             .wal_bytes
             .fetch_add(written, Ordering::Relaxed);
-        let active = self.version().active.clone();
-        debug_assert_eq!(active.wal_id(), wal.id());
-        active.apply(entries);
-        self.last_seq.store(seq, Ordering::Release);
-        if active.bytes() >= self.opts.memtable_bytes {
+        let last = first + batch.len() as u64 - 1;
+        debug_assert_eq!(wal.active.wal_id(), wal.writer.id());
+        wal.active
+            .apply(batch.drain(..).enumerate().map(|(i, (key, record))| Entry {
+                key,
+                seq: first + i as u64,
+                record,
+            }));
+        self.last_seq.store(last, Ordering::Release);
+        if wal.active.bytes() >= self.opts.memtable_bytes {
             self.rotate(&mut wal)?;
         }
         Ok(())
@@ -719,16 +731,18 @@ impl Inner {
 
     /// Seals the active memtable and its WAL segment, starts new ones, and
     /// stalls while too many immutable memtables wait for their flush.
-    fn rotate(&self, wal: &mut WalWriter) -> Result<(), LsmError> {
+    fn rotate(&self, wal: &mut WalState) -> Result<(), LsmError> {
         // The old segment is whole and durable before the new one exists, so
         // only the last segment can ever end in a torn record.
-        let n = wal.sync()?;
+        let n = wal.writer.sync()?;
         self.counters.wal_bytes.fetch_add(n, Ordering::Relaxed);
         let id = self.next_file_id.fetch_add(1, Ordering::Relaxed);
-        *wal = WalWriter::create(&self.dir, id)?;
+        wal.writer = WalWriter::create(&self.dir, id)?;
         manifest::sync_dir(&self.dir)?;
+        let active = Arc::new(MemTable::new(id));
+        wal.active = active.clone();
         self.set_version(|v| {
-            let old = std::mem::replace(&mut v.active, Arc::new(MemTable::new(id)));
+            let old = std::mem::replace(&mut v.active, active);
             v.immutables.insert(0, old);
         });
         let mut bg = lock(&self.bg);
@@ -786,11 +800,9 @@ impl Inner {
         }
         if self.opts.background_compaction {
             while !self.shutdown.load(Ordering::Relaxed) {
-                let Some((from, to)) = self.pick_compaction() else {
+                if !self.compact_once()? {
                     break;
-                };
-                let watermark = self.tombstone_watermark.load(Ordering::Relaxed);
-                self.compact_run(from, to, watermark)?;
+                }
                 // A flush waiting behind a long compaction goes first.
                 if !self.version().immutables.is_empty() {
                     lock(&self.bg).work = true;
@@ -803,13 +815,7 @@ impl Inner {
 
     fn flush_one(&self, mem: &Arc<MemTable>) -> Result<(), LsmError> {
         let id = self.next_file_id.fetch_add(1, Ordering::Relaxed);
-        let table = write_table(
-            &self.dir,
-            id,
-            &self.opts,
-            mem.entries().into_iter().map(Ok),
-            None,
-        )?;
+        let table = write_table(&self.dir, id, &self.opts, |w| mem.write_to(w))?;
         let mut m = lock(&self.manifest);
         let mut next = m.clone();
         if let Some((_, len)) = &table {
@@ -839,8 +845,7 @@ impl Inner {
     /// `tier_fanout` adjacent tables in the same size tier; failing that,
     /// when there are more than `tables_max` tables, the newest
     /// `tier_fanout` tables.
-    fn pick_compaction(&self) -> Option<(usize, usize)> {
-        let v = self.version();
+    fn pick_compaction(&self, v: &Version) -> Option<(usize, usize)> {
         let fanout = self.opts.tier_fanout;
         let base = (self.opts.memtable_bytes / 2).max(1) as f64;
         let tier = |t: &Table| {
@@ -866,11 +871,34 @@ impl Inner {
     /// one. Tombstones at or below `watermark` are dropped only when the run
     /// reaches the oldest table, since an older table could otherwise still
     /// hold the value they delete.
-    fn compact_run(&self, from: usize, to: usize, watermark: u64) -> Result<(), LsmError> {
+    /// Runs the compaction the policy picks, if any; returns whether it ran.
+    fn compact_once(&self) -> Result<bool, LsmError> {
         let _one_at_a_time = lock(&self.compaction);
         let v = self.version();
-        // The version may have changed since the run was chosen; flushes
-        // only prepend, so shift the run by the tables added since.
+        let Some((from, to)) = self.pick_compaction(&v) else {
+            return Ok(false);
+        };
+        let watermark = self.tombstone_watermark.load(Ordering::Relaxed);
+        self.compact_locked(&v, from, to, watermark)?;
+        Ok(true)
+    }
+
+    /// Merges every table into one.
+    fn compact_all(&self, watermark: u64) -> Result<(), LsmError> {
+        let _one_at_a_time = lock(&self.compaction);
+        let v = self.version();
+        self.compact_locked(&v, 0, v.tables.len(), watermark)
+    }
+
+    /// The merge itself; the caller holds the compaction lock, so `v`'s
+    /// tables stay live and adjacent (flushes only prepend).
+    fn compact_locked(
+        &self,
+        v: &Version,
+        from: usize,
+        to: usize,
+        watermark: u64,
+    ) -> Result<(), LsmError> {
         let inputs: Vec<Arc<Table>> = v
             .tables
             .get(from..to)
@@ -894,7 +922,20 @@ impl Inner {
             |r| !matches!(r, Ok(e) if bottom && e.record.is_tombstone() && e.seq <= watermark),
         );
         let id = self.next_file_id.fetch_add(1, Ordering::Relaxed);
-        let out = write_table(&self.dir, id, &self.opts, merged, Some(&self.shutdown))?;
+        let out = write_table(&self.dir, id, &self.opts, |w| {
+            for e in merged {
+                let e = e?;
+                w.add(&e.key, e.seq, &e.record)?;
+                if w.entries().is_multiple_of(SHUTDOWN_CHECK_ENTRIES)
+                    && self.shutdown.load(Ordering::Relaxed)
+                {
+                    return Err(LsmError::Closed {
+                        reason: Some("shut down during a compaction".into()),
+                    });
+                }
+            }
+            Ok(())
+        })?;
         let input_ids: Vec<u64> = inputs.iter().map(|t| t.id()).collect();
         let mut m = lock(&self.manifest);
         let mut next = m.clone();
@@ -950,7 +991,7 @@ impl Inner {
                 return;
             }
             drop(stop);
-            let r = lock(&self.wal).sync();
+            let r = lock(&self.wal).writer.sync();
             match r {
                 Ok(n) => {
                     self.counters.wal_bytes.fetch_add(n, Ordering::Relaxed);
