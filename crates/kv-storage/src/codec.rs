@@ -98,17 +98,28 @@ pub(crate) fn entry_len_max(key: &[u8], record: &Record) -> usize {
 }
 
 pub(crate) fn encode_entry(out: &mut Vec<u8>, key: &[u8], seq: u64, record: &Record) {
+    encode_parts(out, key, seq, record.value.as_deref(), &record.meta);
+}
+
+/// `encode_entry` from borrowed parts; `value` is `None` for a tombstone.
+pub(crate) fn encode_parts(
+    out: &mut Vec<u8>,
+    key: &[u8],
+    seq: u64,
+    value: Option<&[u8]>,
+    meta: &[u8],
+) {
     put_varint(out, key.len() as u64);
     out.extend_from_slice(key);
     put_varint(out, seq);
-    out.push(if record.value.is_some() {
+    out.push(if value.is_some() {
         KIND_VALUE
     } else {
         KIND_TOMBSTONE
     });
-    put_varint(out, record.meta.len() as u64);
-    out.extend_from_slice(&record.meta);
-    if let Some(v) = &record.value {
+    put_varint(out, meta.len() as u64);
+    out.extend_from_slice(meta);
+    if let Some(v) = value {
         put_varint(out, v.len() as u64);
         out.extend_from_slice(v);
     }

@@ -274,14 +274,14 @@ impl LsmStorage {
 
         // Replay: every unflushed write goes to a table now, so that the
         // new WAL starts empty and the old segments can go.
-        let mut mem = MemTable::new(0);
+        let mut mem = MemTable::new(0, opts.memtable_bytes);
         for (i, seg) in segments.iter().enumerate() {
             let path = dir.join(wal::segment_name(*seg));
             let replay = wal::replay(&path, |e| {
                 last_seq = last_seq.max(e.seq);
                 mem.apply([e]);
                 if mem.bytes() >= opts.memtable_bytes {
-                    let full = std::mem::replace(&mut mem, MemTable::new(0));
+                    let full = std::mem::replace(&mut mem, MemTable::new(0, opts.memtable_bytes));
                     let id = next_file_id.fetch_add(1, Ordering::Relaxed);
                     if let Some((t, len)) = write_table(&dir, id, &opts, |w| full.write_to(w))? {
                         counters.table_bytes.fetch_add(len, Ordering::Relaxed);
@@ -329,7 +329,7 @@ impl LsmStorage {
             remove(&dir.join(wal::segment_name(*seg)))?;
         }
 
-        let active = Arc::new(MemTable::new(wal_id));
+        let active = Arc::new(MemTable::new(wal_id, opts.memtable_bytes));
         let inner = Arc::new(Inner {
             cache: Arc::new(BlockCache::new(opts.block_cache_bytes)),
             version: RwLock::new(Arc::new(Version {
@@ -739,7 +739,7 @@ impl Inner {
         let id = self.next_file_id.fetch_add(1, Ordering::Relaxed);
         wal.writer = WalWriter::create(&self.dir, id)?;
         manifest::sync_dir(&self.dir)?;
-        let active = Arc::new(MemTable::new(id));
+        let active = Arc::new(MemTable::new(id, self.opts.memtable_bytes));
         wal.active = active.clone();
         self.set_version(|v| {
             let old = std::mem::replace(&mut v.active, active);

@@ -114,6 +114,17 @@ impl TableWriter {
     }
 
     pub(crate) fn add(&mut self, key: &[u8], seq: u64, record: &Record) -> Result<(), LsmError> {
+        self.add_parts(key, seq, record.value.as_deref(), &record.meta)
+    }
+
+    /// `add` from borrowed parts; `value` is `None` for a tombstone.
+    pub(crate) fn add_parts(
+        &mut self,
+        key: &[u8],
+        seq: u64,
+        value: Option<&[u8]>,
+        meta: &[u8],
+    ) -> Result<(), LsmError> {
         debug_assert!(
             self.first_key.is_none() || key > self.last_key.as_slice(),
             "table entries must be added in strictly increasing key order"
@@ -122,7 +133,7 @@ impl TableWriter {
             self.first_key = Some(key.to_vec());
         }
         self.offsets.push(self.block.len() as u32);
-        codec::encode_entry(&mut self.block, key, seq, record);
+        codec::encode_parts(&mut self.block, key, seq, value, meta);
         self.last_key.clear();
         self.last_key.extend_from_slice(key);
         self.hashes.push(bloom_hash(key));
