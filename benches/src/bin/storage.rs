@@ -21,6 +21,7 @@
 //! whatever each engine still holds in memtables, and once "settled", after
 //! a flush and once background compaction is idle.
 
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
@@ -177,6 +178,8 @@ fn proc_field(file: &str, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Bytes allocated on disk under `dir` (blocks, not apparent sizes: both
+/// engines preallocate their logs as sparse files).
 fn dir_bytes(dir: &Path) -> u64 {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return 0;
@@ -184,7 +187,7 @@ fn dir_bytes(dir: &Path) -> u64 {
     rd.flatten()
         .map(|e| match e.metadata() {
             Ok(m) if m.is_dir() => dir_bytes(&e.path()),
-            Ok(m) => m.len(),
+            Ok(m) => m.blocks() * 512,
             Err(_) => 0,
         })
         .sum()

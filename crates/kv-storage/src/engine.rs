@@ -68,7 +68,10 @@ struct Queue {
 
 #[derive(Debug, Default)]
 struct Bg {
-    work: bool,
+    /// An immutable memtable waits for the flusher.
+    flush_work: bool,
+    /// Tables changed: the compactor should look at them.
+    compact_work: bool,
     shutdown: bool,
     error: Option<String>,
 }
@@ -78,6 +81,7 @@ struct Counters {
     wal_bytes: AtomicU64,
     table_bytes: AtomicU64,
     manifest_bytes: AtomicU64,
+    wal_syncs: AtomicU64,
     flushes: AtomicU64,
     compactions: AtomicU64,
 }
@@ -108,6 +112,9 @@ pub struct Stats {
     pub table_bytes_written: u64,
     /// Bytes written to the manifest since open.
     pub manifest_bytes_written: u64,
+    /// `fdatasync`s of the WAL since open; under `Sync`, fewer than writes
+    /// when group commit shares them.
+    pub wal_syncs: u64,
     /// Memtable flushes since open.
     pub flushes: u64,
     /// Compactions since open.
@@ -315,7 +322,8 @@ impl LsmStorage {
             }
         }
         let wal_id = next_file_id.fetch_add(1, Ordering::Relaxed);
-        let wal = WalWriter::create(&dir, wal_id)?;
+        let wal = WalWriter::create(&dir, wal_id, opts.wal_preallocate_bytes())?;
+        manifest::sync_dir(&dir)?;
         m = Manifest {
             next_file_id: next_file_id.load(Ordering::Relaxed),
             wal_floor: wal_id,
@@ -346,7 +354,8 @@ impl LsmStorage {
             last_seq: AtomicU64::new(last_seq),
             next_file_id,
             bg: Mutex::new(Bg {
-                work: true,
+                flush_work: true,
+                compact_work: true,
                 ..Bg::default()
             }),
             bg_cv: Condvar::new(),
@@ -359,13 +368,22 @@ impl LsmStorage {
             dir,
             opts,
         });
+        // Flushes and compactions run on two threads, so that a long
+        // compaction never holds back the flush that unblocks writers.
         let mut threads = Vec::new();
-        let w = inner.clone();
+        let f = inner.clone();
         threads.push(
             std::thread::Builder::new()
-                .name("kv-storage-worker".into())
-                .spawn(move || w.worker())
-                .map_err(|e| LsmError::io("spawn worker thread", &inner.dir, e))?,
+                .name("kv-storage-flush".into())
+                .spawn(move || f.flusher())
+                .map_err(|e| LsmError::io("spawn flush thread", &inner.dir, e))?,
+        );
+        let c = inner.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name("kv-storage-compact".into())
+                .spawn(move || c.compactor())
+                .map_err(|e| LsmError::io("spawn compaction thread", &inner.dir, e))?,
         );
         if let Durability::Periodic(every) = inner.opts.durability {
             let s = inner.clone();
@@ -412,12 +430,7 @@ impl LsmStorage {
 
     /// Makes every accepted write durable, whatever the durability.
     pub fn sync(&self) -> Result<(), LsmError> {
-        let n = lock(&self.inner.wal).writer.sync()?;
-        self.inner
-            .counters
-            .wal_bytes
-            .fetch_add(n, Ordering::Relaxed);
-        Ok(())
+        self.inner.sync_wal(&mut lock(&self.inner.wal).writer)
     }
 
     /// Turns the active memtable into a table now, and waits until every
@@ -495,6 +508,7 @@ impl LsmStorage {
             wal_bytes_written: c.wal_bytes.load(Ordering::Relaxed),
             table_bytes_written: c.table_bytes.load(Ordering::Relaxed),
             manifest_bytes_written: c.manifest_bytes.load(Ordering::Relaxed),
+            wal_syncs: c.wal_syncs.load(Ordering::Relaxed),
             flushes: c.flushes.load(Ordering::Relaxed),
             compactions: c.compactions.load(Ordering::Relaxed),
         }
@@ -573,6 +587,14 @@ impl Inner {
         let mut next = (**v).clone();
         f(&mut next);
         *v = Arc::new(next);
+    }
+
+    /// Writes out and `fdatasync`s the WAL, counting both.
+    fn sync_wal(&self, w: &mut WalWriter) -> Result<(), LsmError> {
+        let n = w.sync()?;
+        self.counters.wal_bytes.fetch_add(n, Ordering::Relaxed);
+        self.counters.wal_syncs.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     fn check_running(&self) -> Result<(), LsmError> {
@@ -703,7 +725,10 @@ impl Inner {
             wal.writer.append(key, first + i as u64, record);
         }
         let written = match self.opts.durability {
-            Durability::Sync => wal.writer.sync()?,
+            Durability::Sync => {
+                self.sync_wal(&mut wal.writer)?;
+                0
+            }
             Durability::Periodic(_) | Durability::None
                 if wal.writer.buffered() >= self.opts.wal_buffer_bytes =>
             {
@@ -734,10 +759,9 @@ impl Inner {
     fn rotate(&self, wal: &mut WalState) -> Result<(), LsmError> {
         // The old segment is whole and durable before the new one exists, so
         // only the last segment can ever end in a torn record.
-        let n = wal.writer.sync()?;
-        self.counters.wal_bytes.fetch_add(n, Ordering::Relaxed);
+        self.sync_wal(&mut wal.writer)?;
         let id = self.next_file_id.fetch_add(1, Ordering::Relaxed);
-        wal.writer = WalWriter::create(&self.dir, id)?;
+        wal.writer = WalWriter::create(&self.dir, id, self.opts.wal_preallocate_bytes())?;
         manifest::sync_dir(&self.dir)?;
         let active = Arc::new(MemTable::new(id, self.opts.memtable_bytes));
         wal.active = active.clone();
@@ -746,7 +770,7 @@ impl Inner {
             v.immutables.insert(0, old);
         });
         let mut bg = lock(&self.bg);
-        bg.work = true;
+        bg.flush_work = true;
         self.bg_cv.notify_all();
         while self.version().immutables.len() > self.opts.immutable_memtables_max {
             if let Some(e) = &bg.error {
@@ -762,55 +786,65 @@ impl Inner {
         Ok(())
     }
 
-    fn worker(self: Arc<Self>) {
+    /// Waits until `ready` says there is work (clearing it) or shutdown;
+    /// false on shutdown.
+    fn wait_for_work(&self, ready: impl Fn(&mut Bg) -> bool) -> bool {
+        let mut bg = lock(&self.bg);
         loop {
-            {
-                let mut bg = lock(&self.bg);
-                while !bg.work && !bg.shutdown {
-                    bg = self.bg_cv.wait(bg).unwrap_or_else(|e| e.into_inner());
-                }
-                if bg.shutdown {
-                    return;
-                }
-                bg.work = false;
+            if bg.shutdown {
+                return false;
             }
-            if let Err(e) = self.background_round() {
-                if self.shutdown.load(Ordering::Relaxed) {
-                    return;
-                }
-                let why = format!("background work failed: {e}");
-                tracing::error!(dir = %self.dir.display(), error = %e, "background work failed; refusing further writes");
-                lock(&self.queue).stopped.get_or_insert(why.clone());
-                lock(&self.bg).error = Some(why);
-                self.bg_cv.notify_all();
-                return;
+            if ready(&mut bg) {
+                return true;
             }
+            bg = self.bg_cv.wait(bg).unwrap_or_else(|e| e.into_inner());
         }
     }
 
-    fn background_round(&self) -> Result<(), LsmError> {
-        loop {
-            if self.shutdown.load(Ordering::Relaxed) {
-                return Ok(());
-            }
-            let Some(oldest) = self.version().immutables.last().cloned() else {
-                break;
-            };
-            self.flush_one(&oldest)?;
+    /// Records a background failure: writes stop, readers go on.
+    fn fail(&self, e: &LsmError) {
+        if self.shutdown.load(Ordering::Relaxed) {
+            return;
         }
-        if self.opts.background_compaction {
-            while !self.shutdown.load(Ordering::Relaxed) {
-                if !self.compact_once()? {
-                    break;
+        let why = format!("background work failed: {e}");
+        tracing::error!(dir = %self.dir.display(), error = %e, "background work failed; refusing further writes");
+        lock(&self.queue).stopped.get_or_insert(why.clone());
+        lock(&self.bg).error = Some(why);
+        self.bg_cv.notify_all();
+    }
+
+    fn flusher(self: Arc<Self>) {
+        while self.wait_for_work(|bg| std::mem::take(&mut bg.flush_work)) {
+            while let Some(oldest) = self.version().immutables.last().cloned() {
+                if self.shutdown.load(Ordering::Relaxed) {
+                    return;
                 }
-                // A flush waiting behind a long compaction goes first.
-                if !self.version().immutables.is_empty() {
-                    lock(&self.bg).work = true;
-                    break;
+                if let Err(e) = self.flush_one(&oldest) {
+                    self.fail(&e);
+                    return;
+                }
+            }
+            lock(&self.bg).compact_work = true;
+            self.bg_cv.notify_all();
+        }
+    }
+
+    fn compactor(self: Arc<Self>) {
+        while self.wait_for_work(|bg| std::mem::take(&mut bg.compact_work)) {
+            if !self.opts.background_compaction {
+                continue;
+            }
+            loop {
+                match self.compact_once() {
+                    Ok(true) if !self.shutdown.load(Ordering::Relaxed) => {}
+                    Ok(_) => break,
+                    Err(e) => {
+                        self.fail(&e);
+                        return;
+                    }
                 }
             }
         }
-        Ok(())
     }
 
     fn flush_one(&self, mem: &Arc<MemTable>) -> Result<(), LsmError> {
@@ -991,11 +1025,9 @@ impl Inner {
                 return;
             }
             drop(stop);
-            let r = lock(&self.wal).writer.sync();
+            let r = self.sync_wal(&mut lock(&self.wal).writer);
             match r {
-                Ok(n) => {
-                    self.counters.wal_bytes.fetch_add(n, Ordering::Relaxed);
-                }
+                Ok(()) => {}
                 Err(e) => {
                     tracing::error!(dir = %self.dir.display(), error = %e, "periodic WAL sync failed; refusing further writes");
                     lock(&self.queue)

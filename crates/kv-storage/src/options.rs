@@ -116,6 +116,12 @@ impl Options {
         self
     }
 
+    /// Bytes a new WAL segment is preallocated with: about what one
+    /// memtable's records take, at most 64 MiB.
+    pub(crate) fn wal_preallocate_bytes(&self) -> u64 {
+        self.memtable_bytes.min(64 << 20) as u64
+    }
+
     pub(crate) fn validate(&self) -> Result<(), LsmError> {
         let bad = |name, detail: &str| {
             Err(LsmError::InvalidOption {

@@ -20,6 +20,7 @@ fn fixture_dir() -> PathBuf {
 fn options() -> Options {
     Options::default()
         .durability(Durability::Sync)
+        .memtable_bytes(64 * 1024)
         .block_bytes(256)
         .background_compaction(false)
 }
