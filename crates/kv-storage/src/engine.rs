@@ -640,7 +640,11 @@ impl Inner {
                 range.end.clone(),
             )));
         }
-        for t in &v.tables {
+        for t in v
+            .tables
+            .iter()
+            .filter(|t| t.overlaps(&range.start, &range.end))
+        {
             sources.push(Box::new(TableIter::new(
                 t.clone(),
                 self.cache.clone(),

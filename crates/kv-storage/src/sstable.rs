@@ -431,6 +431,24 @@ impl Table {
         self.index.last().map_or(&[], |e| e.last_key.as_ref())
     }
 
+    /// Whether some key of this table may lie in `(start, end)`.
+    pub(crate) fn overlaps(&self, start: &Bound<Bytes>, end: &Bound<Bytes>) -> bool {
+        if self.index.is_empty() {
+            return false;
+        }
+        let after_start = match start {
+            Bound::Included(s) => self.last_key() >= s.as_ref(),
+            Bound::Excluded(s) => self.last_key() > s.as_ref(),
+            Bound::Unbounded => true,
+        };
+        let before_end = match end {
+            Bound::Included(e) => self.first_key.as_ref() <= e.as_ref(),
+            Bound::Excluded(e) => self.first_key.as_ref() < e.as_ref(),
+            Bound::Unbounded => true,
+        };
+        after_start && before_end
+    }
+
     /// Index of the first block whose last key is `>= key`.
     #[inline]
     fn find_block(&self, key: &[u8]) -> usize {
