@@ -15,7 +15,7 @@ pub struct BenchMemTable(MemTable);
 
 impl Default for BenchMemTable {
     fn default() -> Self {
-        Self(MemTable::new(0))
+        Self(MemTable::new(0, 64 << 20))
     }
 }
 

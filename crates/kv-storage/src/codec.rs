@@ -61,6 +61,26 @@ pub(crate) fn get_u64(buf: &[u8], pos: usize) -> Option<u64> {
     Some(u64::from_le_bytes(a))
 }
 
+/// The first 8 bytes of `key` as a big-endian integer, zero-padded.
+///
+/// Comparing prefixes first orders keys exactly as comparing the bytes
+/// does (a zero pad sorts a shorter key before its extensions, and ties fall
+/// back to the full comparison), but usually settles the comparison without
+/// a call to `memcmp`.
+#[inline]
+pub(crate) fn key_prefix(key: &[u8]) -> u64 {
+    let mut p = [0u8; 8];
+    let n = key.len().min(8);
+    p[..n].copy_from_slice(&key[..n]);
+    u64::from_be_bytes(p)
+}
+
+/// Byte order of two keys, by prefix first (see [`key_prefix`]).
+#[inline]
+pub(crate) fn key_cmp(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    key_prefix(a).cmp(&key_prefix(b)).then_with(|| a.cmp(b))
+}
+
 const KIND_VALUE: u8 = 0;
 const KIND_TOMBSTONE: u8 = 1;
 
@@ -78,17 +98,28 @@ pub(crate) fn entry_len_max(key: &[u8], record: &Record) -> usize {
 }
 
 pub(crate) fn encode_entry(out: &mut Vec<u8>, key: &[u8], seq: u64, record: &Record) {
+    encode_parts(out, key, seq, record.value.as_deref(), &record.meta);
+}
+
+/// `encode_entry` from borrowed parts; `value` is `None` for a tombstone.
+pub(crate) fn encode_parts(
+    out: &mut Vec<u8>,
+    key: &[u8],
+    seq: u64,
+    value: Option<&[u8]>,
+    meta: &[u8],
+) {
     put_varint(out, key.len() as u64);
     out.extend_from_slice(key);
     put_varint(out, seq);
-    out.push(if record.value.is_some() {
+    out.push(if value.is_some() {
         KIND_VALUE
     } else {
         KIND_TOMBSTONE
     });
-    put_varint(out, record.meta.len() as u64);
-    out.extend_from_slice(&record.meta);
-    if let Some(v) = &record.value {
+    put_varint(out, meta.len() as u64);
+    out.extend_from_slice(meta);
+    if let Some(v) = value {
         put_varint(out, v.len() as u64);
         out.extend_from_slice(v);
     }
@@ -172,6 +203,26 @@ mod tests {
         }
         assert_eq!(get_varint(&[0x80], &mut 0), None);
         assert_eq!(get_varint(&[0xff; 11], &mut 0), None);
+    }
+
+    #[test]
+    fn prefix_order_is_byte_order() {
+        let keys: [&[u8]; 9] = [
+            b"",
+            b"\0",
+            b"a",
+            b"a\0",
+            b"ab",
+            b"abcdefgh",
+            b"abcdefgh\0",
+            b"abcdefgi",
+            b"\xff",
+        ];
+        for a in keys {
+            for b in keys {
+                assert_eq!(key_cmp(a, b), a.cmp(b), "{a:?} {b:?}");
+            }
+        }
     }
 
     #[test]

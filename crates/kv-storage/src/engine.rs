@@ -52,6 +52,11 @@ struct Version {
 #[derive(Debug, Default)]
 struct Queue {
     pending: Vec<(Key, Record)>,
+    /// The drained vector of the last batch, kept for its capacity.
+    spare: Vec<(Key, Record)>,
+    /// Writers blocked on `queue_cv`; a leader with none to wake skips the
+    /// notify (a syscall).
+    waiting: usize,
     enqueued: u64,
     completed: u64,
     leader: bool,
@@ -63,7 +68,10 @@ struct Queue {
 
 #[derive(Debug, Default)]
 struct Bg {
-    work: bool,
+    /// An immutable memtable waits for the flusher.
+    flush_work: bool,
+    /// Tables changed: the compactor should look at them.
+    compact_work: bool,
     shutdown: bool,
     error: Option<String>,
 }
@@ -73,6 +81,7 @@ struct Counters {
     wal_bytes: AtomicU64,
     table_bytes: AtomicU64,
     manifest_bytes: AtomicU64,
+    wal_syncs: AtomicU64,
     flushes: AtomicU64,
     compactions: AtomicU64,
 }
@@ -103,6 +112,9 @@ pub struct Stats {
     pub table_bytes_written: u64,
     /// Bytes written to the manifest since open.
     pub manifest_bytes_written: u64,
+    /// `fdatasync`s of the WAL since open; under `Sync`, fewer than writes
+    /// when group commit shares them.
+    pub wal_syncs: u64,
     /// Memtable flushes since open.
     pub flushes: u64,
     /// Compactions since open.
@@ -116,6 +128,13 @@ impl Stats {
     }
 }
 
+/// The WAL segment being written and the memtable its records go to; they
+/// change together, under one lock, at rotation.
+struct WalState {
+    writer: WalWriter,
+    active: Arc<MemTable>,
+}
+
 struct Inner {
     dir: PathBuf,
     opts: Options,
@@ -123,7 +142,7 @@ struct Inner {
     version: RwLock<Arc<Version>>,
     queue: Mutex<Queue>,
     queue_cv: Condvar,
-    wal: Mutex<WalWriter>,
+    wal: Mutex<WalState>,
     last_seq: AtomicU64,
     next_file_id: AtomicU64,
     bg: Mutex<Bg>,
@@ -186,32 +205,17 @@ fn remove(path: &Path) -> Result<(), LsmError> {
     }
 }
 
-/// Writes `entries` (sorted, one per key) as table `id`; `None` if there
-/// were none (no file is left behind).
+/// Writes table `id` with what `fill` adds (sorted, one entry per key);
+/// `None` if it added nothing (no file is left behind).
 fn write_table(
     dir: &Path,
     id: u64,
     opts: &Options,
-    entries: impl IntoIterator<Item = Result<Entry, LsmError>>,
-    stop: Option<&AtomicBool>,
+    fill: impl FnOnce(&mut TableWriter) -> Result<(), LsmError>,
 ) -> Result<Option<(Table, u64)>, LsmError> {
     let path = dir.join(sstable::table_name(id));
     let mut w = TableWriter::create(&path, opts.block_bytes, opts.bloom_false_positive_rate)?;
-    let result = (|| {
-        for e in entries {
-            w.add(&e?)?;
-            if let Some(stop) = stop
-                && w.entries() % SHUTDOWN_CHECK_ENTRIES == 0
-                && stop.load(Ordering::Relaxed)
-            {
-                return Err(LsmError::Closed {
-                    reason: Some("shut down during a compaction".into()),
-                });
-            }
-        }
-        Ok(())
-    })();
-    if let Err(e) = result {
+    if let Err(e) = fill(&mut w) {
         drop(w);
         remove(&path)?;
         return Err(e);
@@ -277,18 +281,16 @@ impl LsmStorage {
 
         // Replay: every unflushed write goes to a table now, so that the
         // new WAL starts empty and the old segments can go.
-        let mut mem = MemTable::new(0);
+        let mut mem = MemTable::new(0, opts.memtable_bytes);
         for (i, seg) in segments.iter().enumerate() {
             let path = dir.join(wal::segment_name(*seg));
             let replay = wal::replay(&path, |e| {
                 last_seq = last_seq.max(e.seq);
                 mem.apply([e]);
                 if mem.bytes() >= opts.memtable_bytes {
-                    let full = std::mem::replace(&mut mem, MemTable::new(0));
+                    let full = std::mem::replace(&mut mem, MemTable::new(0, opts.memtable_bytes));
                     let id = next_file_id.fetch_add(1, Ordering::Relaxed);
-                    if let Some((t, len)) =
-                        write_table(&dir, id, &opts, full.entries().into_iter().map(Ok), None)?
-                    {
+                    if let Some((t, len)) = write_table(&dir, id, &opts, |w| full.write_to(w))? {
                         counters.table_bytes.fetch_add(len, Ordering::Relaxed);
                         tables.insert(0, Arc::new(t));
                     }
@@ -314,15 +316,14 @@ impl LsmStorage {
         }
         if !mem.is_empty() {
             let id = next_file_id.fetch_add(1, Ordering::Relaxed);
-            if let Some((t, len)) =
-                write_table(&dir, id, &opts, mem.entries().into_iter().map(Ok), None)?
-            {
+            if let Some((t, len)) = write_table(&dir, id, &opts, |w| mem.write_to(w))? {
                 counters.table_bytes.fetch_add(len, Ordering::Relaxed);
                 tables.insert(0, Arc::new(t));
             }
         }
         let wal_id = next_file_id.fetch_add(1, Ordering::Relaxed);
-        let wal = WalWriter::create(&dir, wal_id)?;
+        let wal = WalWriter::create(&dir, wal_id, opts.wal_preallocate_bytes())?;
+        manifest::sync_dir(&dir)?;
         m = Manifest {
             next_file_id: next_file_id.load(Ordering::Relaxed),
             wal_floor: wal_id,
@@ -336,20 +337,25 @@ impl LsmStorage {
             remove(&dir.join(wal::segment_name(*seg)))?;
         }
 
+        let active = Arc::new(MemTable::new(wal_id, opts.memtable_bytes));
         let inner = Arc::new(Inner {
             cache: Arc::new(BlockCache::new(opts.block_cache_bytes)),
             version: RwLock::new(Arc::new(Version {
-                active: Arc::new(MemTable::new(wal_id)),
+                active: active.clone(),
                 immutables: Vec::new(),
                 tables,
             })),
             queue: Mutex::new(Queue::default()),
             queue_cv: Condvar::new(),
-            wal: Mutex::new(wal),
+            wal: Mutex::new(WalState {
+                writer: wal,
+                active,
+            }),
             last_seq: AtomicU64::new(last_seq),
             next_file_id,
             bg: Mutex::new(Bg {
-                work: true,
+                flush_work: true,
+                compact_work: true,
                 ..Bg::default()
             }),
             bg_cv: Condvar::new(),
@@ -362,13 +368,22 @@ impl LsmStorage {
             dir,
             opts,
         });
+        // Flushes and compactions run on two threads, so that a long
+        // compaction never holds back the flush that unblocks writers.
         let mut threads = Vec::new();
-        let w = inner.clone();
+        let f = inner.clone();
         threads.push(
             std::thread::Builder::new()
-                .name("kv-storage-worker".into())
-                .spawn(move || w.worker())
-                .map_err(|e| LsmError::io("spawn worker thread", &inner.dir, e))?,
+                .name("kv-storage-flush".into())
+                .spawn(move || f.flusher())
+                .map_err(|e| LsmError::io("spawn flush thread", &inner.dir, e))?,
+        );
+        let c = inner.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name("kv-storage-compact".into())
+                .spawn(move || c.compactor())
+                .map_err(|e| LsmError::io("spawn compaction thread", &inner.dir, e))?,
         );
         if let Durability::Periodic(every) = inner.opts.durability {
             let s = inner.clone();
@@ -415,12 +430,7 @@ impl LsmStorage {
 
     /// Makes every accepted write durable, whatever the durability.
     pub fn sync(&self) -> Result<(), LsmError> {
-        let n = lock(&self.inner.wal).sync()?;
-        self.inner
-            .counters
-            .wal_bytes
-            .fetch_add(n, Ordering::Relaxed);
-        Ok(())
+        self.inner.sync_wal(&mut lock(&self.inner.wal).writer)
     }
 
     /// Turns the active memtable into a table now, and waits until every
@@ -429,7 +439,7 @@ impl LsmStorage {
         self.inner.check_running()?;
         {
             let mut wal = lock(&self.inner.wal);
-            if !self.inner.version().active.is_empty() {
+            if !wal.active.is_empty() {
                 self.inner.rotate(&mut wal)?;
             }
         }
@@ -455,11 +465,16 @@ impl LsmStorage {
     /// [`LsmStorage::sequence`]); pass 0 to keep them all.
     pub fn compact(&self, tombstone_watermark: u64) -> Result<(), LsmError> {
         self.flush()?;
-        let n = self.inner.version().tables.len();
-        if n == 0 {
-            return Ok(());
-        }
-        self.inner.compact_run(0, n, tombstone_watermark)
+        self.inner.compact_all(tombstone_watermark)
+    }
+
+    /// Flushes, then runs in the caller's thread every compaction the
+    /// size-tiered policy wants now, so that the engine is quiet when this
+    /// returns (for benchmarks and tests that measure a settled engine).
+    pub fn settle(&self) -> Result<(), LsmError> {
+        self.flush()?;
+        while self.inner.compact_once()? {}
+        Ok(())
     }
 
     /// Lets background compactions drop tombstones written at or below
@@ -493,6 +508,7 @@ impl LsmStorage {
             wal_bytes_written: c.wal_bytes.load(Ordering::Relaxed),
             table_bytes_written: c.table_bytes.load(Ordering::Relaxed),
             manifest_bytes_written: c.manifest_bytes.load(Ordering::Relaxed),
+            wal_syncs: c.wal_syncs.load(Ordering::Relaxed),
             flushes: c.flushes.load(Ordering::Relaxed),
             compactions: c.compactions.load(Ordering::Relaxed),
         }
@@ -573,6 +589,14 @@ impl Inner {
         *v = Arc::new(next);
     }
 
+    /// Writes out and `fdatasync`s the WAL, counting both.
+    fn sync_wal(&self, w: &mut WalWriter) -> Result<(), LsmError> {
+        let n = w.sync()?;
+        self.counters.wal_bytes.fetch_add(n, Ordering::Relaxed);
+        self.counters.wal_syncs.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
     fn check_running(&self) -> Result<(), LsmError> {
         match &lock(&self.queue).stopped {
             Some(r) => Err(LsmError::Closed {
@@ -616,7 +640,11 @@ impl Inner {
                 range.end.clone(),
             )));
         }
-        for t in &v.tables {
+        for t in v
+            .tables
+            .iter()
+            .filter(|t| t.overlaps(&range.start, &range.end))
+        {
             sources.push(Box::new(TableIter::new(
                 t.clone(),
                 self.cache.clone(),
@@ -649,7 +677,9 @@ impl Inner {
         q.enqueued += 1;
         let ticket = q.enqueued;
         while q.leader && q.completed < ticket {
+            q.waiting += 1;
             q = self.queue_cv.wait(q).unwrap_or_else(|e| e.into_inner());
+            q.waiting -= 1;
         }
         if q.completed >= ticket {
             return match &q.failed {
@@ -665,12 +695,15 @@ impl Inner {
             });
         }
         q.leader = true;
-        let batch = std::mem::take(&mut q.pending);
+        let spare = std::mem::take(&mut q.spare);
+        let mut batch = std::mem::replace(&mut q.pending, spare);
         let upto = q.enqueued;
         let from = upto + 1 - batch.len() as u64;
         drop(q);
-        let result = self.commit(batch);
+        let result = self.commit(&mut batch);
         let mut q = lock(&self.queue);
+        batch.clear();
+        q.spare = batch;
         q.completed = upto;
         q.leader = false;
         if let Err(e) = &result {
@@ -679,39 +712,47 @@ impl Inner {
             q.failed = Some((from, upto, why.clone()));
             q.stopped.get_or_insert(why);
         }
+        let wake = q.waiting > 0;
         drop(q);
-        self.queue_cv.notify_all();
+        if wake {
+            self.queue_cv.notify_all();
+        }
         result
     }
 
     /// Appends a batch to the WAL, makes it durable as configured, and
     /// applies it to the active memtable. Only the write leader calls this.
-    fn commit(&self, batch: Vec<(Key, Record)>) -> Result<(), LsmError> {
+    fn commit(&self, batch: &mut Vec<(Key, Record)>) -> Result<(), LsmError> {
         let mut wal = lock(&self.wal);
-        let mut seq = self.last_seq.load(Ordering::Relaxed);
-        let mut entries = Vec::with_capacity(batch.len());
-        for (key, record) in batch {
-            seq += 1;
-            wal.append(&key, seq, &record);
-            entries.push(Entry { key, seq, record });
+        let first = self.last_seq.load(Ordering::Relaxed) + 1;
+        for (i, (key, record)) in batch.iter().enumerate() {
+            wal.writer.append(key, first + i as u64, record);
         }
         let written = match self.opts.durability {
-            Durability::Sync => wal.sync()?,
+            Durability::Sync => {
+                self.sync_wal(&mut wal.writer)?;
+                0
+            }
             Durability::Periodic(_) | Durability::None
-                if wal.buffered() >= self.opts.wal_buffer_bytes =>
+                if wal.writer.buffered() >= self.opts.wal_buffer_bytes =>
             {
-                wal.write_out()?
+                wal.writer.write_out()?
             }
             Durability::Periodic(_) | Durability::None => 0,
         };
         self.counters
             .wal_bytes
             .fetch_add(written, Ordering::Relaxed);
-        let active = self.version().active.clone();
-        debug_assert_eq!(active.wal_id(), wal.id());
-        active.apply(entries);
-        self.last_seq.store(seq, Ordering::Release);
-        if active.bytes() >= self.opts.memtable_bytes {
+        let last = first + batch.len() as u64 - 1;
+        debug_assert_eq!(wal.active.wal_id(), wal.writer.id());
+        wal.active
+            .apply(batch.drain(..).enumerate().map(|(i, (key, record))| Entry {
+                key,
+                seq: first + i as u64,
+                record,
+            }));
+        self.last_seq.store(last, Ordering::Release);
+        if wal.active.bytes() >= self.opts.memtable_bytes {
             self.rotate(&mut wal)?;
         }
         Ok(())
@@ -719,20 +760,21 @@ impl Inner {
 
     /// Seals the active memtable and its WAL segment, starts new ones, and
     /// stalls while too many immutable memtables wait for their flush.
-    fn rotate(&self, wal: &mut WalWriter) -> Result<(), LsmError> {
+    fn rotate(&self, wal: &mut WalState) -> Result<(), LsmError> {
         // The old segment is whole and durable before the new one exists, so
         // only the last segment can ever end in a torn record.
-        let n = wal.sync()?;
-        self.counters.wal_bytes.fetch_add(n, Ordering::Relaxed);
+        self.sync_wal(&mut wal.writer)?;
         let id = self.next_file_id.fetch_add(1, Ordering::Relaxed);
-        *wal = WalWriter::create(&self.dir, id)?;
+        wal.writer = WalWriter::create(&self.dir, id, self.opts.wal_preallocate_bytes())?;
         manifest::sync_dir(&self.dir)?;
+        let active = Arc::new(MemTable::new(id, self.opts.memtable_bytes));
+        wal.active = active.clone();
         self.set_version(|v| {
-            let old = std::mem::replace(&mut v.active, Arc::new(MemTable::new(id)));
+            let old = std::mem::replace(&mut v.active, active);
             v.immutables.insert(0, old);
         });
         let mut bg = lock(&self.bg);
-        bg.work = true;
+        bg.flush_work = true;
         self.bg_cv.notify_all();
         while self.version().immutables.len() > self.opts.immutable_memtables_max {
             if let Some(e) = &bg.error {
@@ -748,68 +790,70 @@ impl Inner {
         Ok(())
     }
 
-    fn worker(self: Arc<Self>) {
+    /// Waits until `ready` says there is work (clearing it) or shutdown;
+    /// false on shutdown.
+    fn wait_for_work(&self, ready: impl Fn(&mut Bg) -> bool) -> bool {
+        let mut bg = lock(&self.bg);
         loop {
-            {
-                let mut bg = lock(&self.bg);
-                while !bg.work && !bg.shutdown {
-                    bg = self.bg_cv.wait(bg).unwrap_or_else(|e| e.into_inner());
-                }
-                if bg.shutdown {
-                    return;
-                }
-                bg.work = false;
+            if bg.shutdown {
+                return false;
             }
-            if let Err(e) = self.background_round() {
-                if self.shutdown.load(Ordering::Relaxed) {
-                    return;
-                }
-                let why = format!("background work failed: {e}");
-                tracing::error!(dir = %self.dir.display(), error = %e, "background work failed; refusing further writes");
-                lock(&self.queue).stopped.get_or_insert(why.clone());
-                lock(&self.bg).error = Some(why);
-                self.bg_cv.notify_all();
-                return;
+            if ready(&mut bg) {
+                return true;
             }
+            bg = self.bg_cv.wait(bg).unwrap_or_else(|e| e.into_inner());
         }
     }
 
-    fn background_round(&self) -> Result<(), LsmError> {
-        loop {
-            if self.shutdown.load(Ordering::Relaxed) {
-                return Ok(());
-            }
-            let Some(oldest) = self.version().immutables.last().cloned() else {
-                break;
-            };
-            self.flush_one(&oldest)?;
+    /// Records a background failure: writes stop, readers go on.
+    fn fail(&self, e: &LsmError) {
+        if self.shutdown.load(Ordering::Relaxed) {
+            return;
         }
-        if self.opts.background_compaction {
-            while !self.shutdown.load(Ordering::Relaxed) {
-                let Some((from, to)) = self.pick_compaction() else {
-                    break;
-                };
-                let watermark = self.tombstone_watermark.load(Ordering::Relaxed);
-                self.compact_run(from, to, watermark)?;
-                // A flush waiting behind a long compaction goes first.
-                if !self.version().immutables.is_empty() {
-                    lock(&self.bg).work = true;
-                    break;
+        let why = format!("background work failed: {e}");
+        tracing::error!(dir = %self.dir.display(), error = %e, "background work failed; refusing further writes");
+        lock(&self.queue).stopped.get_or_insert(why.clone());
+        lock(&self.bg).error = Some(why);
+        self.bg_cv.notify_all();
+    }
+
+    fn flusher(self: Arc<Self>) {
+        while self.wait_for_work(|bg| std::mem::take(&mut bg.flush_work)) {
+            while let Some(oldest) = self.version().immutables.last().cloned() {
+                if self.shutdown.load(Ordering::Relaxed) {
+                    return;
+                }
+                if let Err(e) = self.flush_one(&oldest) {
+                    self.fail(&e);
+                    return;
+                }
+            }
+            lock(&self.bg).compact_work = true;
+            self.bg_cv.notify_all();
+        }
+    }
+
+    fn compactor(self: Arc<Self>) {
+        while self.wait_for_work(|bg| std::mem::take(&mut bg.compact_work)) {
+            if !self.opts.background_compaction {
+                continue;
+            }
+            loop {
+                match self.compact_once() {
+                    Ok(true) if !self.shutdown.load(Ordering::Relaxed) => {}
+                    Ok(_) => break,
+                    Err(e) => {
+                        self.fail(&e);
+                        return;
+                    }
                 }
             }
         }
-        Ok(())
     }
 
     fn flush_one(&self, mem: &Arc<MemTable>) -> Result<(), LsmError> {
         let id = self.next_file_id.fetch_add(1, Ordering::Relaxed);
-        let table = write_table(
-            &self.dir,
-            id,
-            &self.opts,
-            mem.entries().into_iter().map(Ok),
-            None,
-        )?;
+        let table = write_table(&self.dir, id, &self.opts, |w| mem.write_to(w))?;
         let mut m = lock(&self.manifest);
         let mut next = m.clone();
         if let Some((_, len)) = &table {
@@ -839,8 +883,7 @@ impl Inner {
     /// `tier_fanout` adjacent tables in the same size tier; failing that,
     /// when there are more than `tables_max` tables, the newest
     /// `tier_fanout` tables.
-    fn pick_compaction(&self) -> Option<(usize, usize)> {
-        let v = self.version();
+    fn pick_compaction(&self, v: &Version) -> Option<(usize, usize)> {
         let fanout = self.opts.tier_fanout;
         let base = (self.opts.memtable_bytes / 2).max(1) as f64;
         let tier = |t: &Table| {
@@ -866,11 +909,34 @@ impl Inner {
     /// one. Tombstones at or below `watermark` are dropped only when the run
     /// reaches the oldest table, since an older table could otherwise still
     /// hold the value they delete.
-    fn compact_run(&self, from: usize, to: usize, watermark: u64) -> Result<(), LsmError> {
+    /// Runs the compaction the policy picks, if any; returns whether it ran.
+    fn compact_once(&self) -> Result<bool, LsmError> {
         let _one_at_a_time = lock(&self.compaction);
         let v = self.version();
-        // The version may have changed since the run was chosen; flushes
-        // only prepend, so shift the run by the tables added since.
+        let Some((from, to)) = self.pick_compaction(&v) else {
+            return Ok(false);
+        };
+        let watermark = self.tombstone_watermark.load(Ordering::Relaxed);
+        self.compact_locked(&v, from, to, watermark)?;
+        Ok(true)
+    }
+
+    /// Merges every table into one.
+    fn compact_all(&self, watermark: u64) -> Result<(), LsmError> {
+        let _one_at_a_time = lock(&self.compaction);
+        let v = self.version();
+        self.compact_locked(&v, 0, v.tables.len(), watermark)
+    }
+
+    /// The merge itself; the caller holds the compaction lock, so `v`'s
+    /// tables stay live and adjacent (flushes only prepend).
+    fn compact_locked(
+        &self,
+        v: &Version,
+        from: usize,
+        to: usize,
+        watermark: u64,
+    ) -> Result<(), LsmError> {
         let inputs: Vec<Arc<Table>> = v
             .tables
             .get(from..to)
@@ -894,7 +960,20 @@ impl Inner {
             |r| !matches!(r, Ok(e) if bottom && e.record.is_tombstone() && e.seq <= watermark),
         );
         let id = self.next_file_id.fetch_add(1, Ordering::Relaxed);
-        let out = write_table(&self.dir, id, &self.opts, merged, Some(&self.shutdown))?;
+        let out = write_table(&self.dir, id, &self.opts, |w| {
+            for e in merged {
+                let e = e?;
+                w.add(&e.key, e.seq, &e.record)?;
+                if w.entries().is_multiple_of(SHUTDOWN_CHECK_ENTRIES)
+                    && self.shutdown.load(Ordering::Relaxed)
+                {
+                    return Err(LsmError::Closed {
+                        reason: Some("shut down during a compaction".into()),
+                    });
+                }
+            }
+            Ok(())
+        })?;
         let input_ids: Vec<u64> = inputs.iter().map(|t| t.id()).collect();
         let mut m = lock(&self.manifest);
         let mut next = m.clone();
@@ -950,11 +1029,9 @@ impl Inner {
                 return;
             }
             drop(stop);
-            let r = lock(&self.wal).sync();
+            let r = self.sync_wal(&mut lock(&self.wal).writer);
             match r {
-                Ok(n) => {
-                    self.counters.wal_bytes.fetch_add(n, Ordering::Relaxed);
-                }
+                Ok(()) => {}
                 Err(e) => {
                     tracing::error!(dir = %self.dir.display(), error = %e, "periodic WAL sync failed; refusing further writes");
                     lock(&self.queue)

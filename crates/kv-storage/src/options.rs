@@ -44,12 +44,12 @@ pub struct Options {
     /// When acknowledged writes reach disk. Default: [`Durability::Sync`].
     pub durability: Durability,
     /// Size at which the active memtable becomes immutable and is flushed.
-    /// Default: 32 MiB.
+    /// Default: 64 MiB.
     pub memtable_bytes: usize,
     /// Immutable memtables waiting for their flush before writers stall.
-    /// Default: 2.
+    /// Default: 1.
     pub immutable_memtables_max: usize,
-    /// Budget of the block cache. Default: 64 MiB.
+    /// Budget of the block cache. Default: 32 MiB.
     pub block_cache_bytes: usize,
     /// Target size of an SSTable data block. Default: 4 KiB.
     pub block_bytes: usize,
@@ -72,9 +72,9 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             durability: Durability::Sync,
-            memtable_bytes: 32 * 1024 * 1024,
-            immutable_memtables_max: 2,
-            block_cache_bytes: 64 * 1024 * 1024,
+            memtable_bytes: 64 * 1024 * 1024,
+            immutable_memtables_max: 1,
+            block_cache_bytes: 32 * 1024 * 1024,
             block_bytes: 4 * 1024,
             bloom_false_positive_rate: 0.01,
             tier_fanout: 4,
@@ -114,6 +114,12 @@ impl Options {
     pub fn background_compaction(mut self, on: bool) -> Self {
         self.background_compaction = on;
         self
+    }
+
+    /// Bytes a new WAL segment is preallocated with: about what one
+    /// memtable's records take, at most 64 MiB.
+    pub(crate) fn wal_preallocate_bytes(&self) -> u64 {
+        self.memtable_bytes.min(64 << 20) as u64
     }
 
     pub(crate) fn validate(&self) -> Result<(), LsmError> {

@@ -113,21 +113,32 @@ impl TableWriter {
         self.entries
     }
 
-    pub(crate) fn add(&mut self, e: &Entry) -> Result<(), LsmError> {
+    pub(crate) fn add(&mut self, key: &[u8], seq: u64, record: &Record) -> Result<(), LsmError> {
+        self.add_parts(key, seq, record.value.as_deref(), &record.meta)
+    }
+
+    /// `add` from borrowed parts; `value` is `None` for a tombstone.
+    pub(crate) fn add_parts(
+        &mut self,
+        key: &[u8],
+        seq: u64,
+        value: Option<&[u8]>,
+        meta: &[u8],
+    ) -> Result<(), LsmError> {
         debug_assert!(
-            self.first_key.is_none() || e.key.as_ref() > self.last_key.as_slice(),
+            self.first_key.is_none() || key > self.last_key.as_slice(),
             "table entries must be added in strictly increasing key order"
         );
         if self.first_key.is_none() {
-            self.first_key = Some(e.key.to_vec());
+            self.first_key = Some(key.to_vec());
         }
         self.offsets.push(self.block.len() as u32);
-        codec::encode_entry(&mut self.block, &e.key, e.seq, &e.record);
+        codec::encode_parts(&mut self.block, key, seq, value, meta);
         self.last_key.clear();
-        self.last_key.extend_from_slice(&e.key);
-        self.hashes.push(bloom_hash(&e.key));
+        self.last_key.extend_from_slice(key);
+        self.hashes.push(bloom_hash(key));
         self.entries += 1;
-        self.max_seq = self.max_seq.max(e.seq);
+        self.max_seq = self.max_seq.max(seq);
         if self.block.len() >= self.block_bytes {
             self.finish_block()?;
         }
@@ -237,6 +248,9 @@ pub(crate) struct Table {
     file: File,
     file_len: u64,
     index: Vec<IndexEntry>,
+    /// `key_prefix` of each block's last key: the binary search over the
+    /// index runs mostly on this dense array.
+    prefixes: Vec<u64>,
     first_key: Bytes,
     bloom: BloomFilter,
     entries: u64,
@@ -369,12 +383,17 @@ impl Table {
         let bloom = BloomFilter::from_vec(bits)
             .seed(&BLOOM_SEED)
             .hashes(num_hashes);
+        let prefixes = index
+            .iter()
+            .map(|e| codec::key_prefix(&e.last_key))
+            .collect();
         Ok(Self {
             id,
             path: path.to_owned(),
             file,
             file_len,
             index,
+            prefixes,
             first_key,
             bloom,
             entries,
@@ -410,6 +429,45 @@ impl Table {
 
     fn last_key(&self) -> &[u8] {
         self.index.last().map_or(&[], |e| e.last_key.as_ref())
+    }
+
+    /// Whether some key of this table may lie in `(start, end)`.
+    pub(crate) fn overlaps(&self, start: &Bound<Bytes>, end: &Bound<Bytes>) -> bool {
+        if self.index.is_empty() {
+            return false;
+        }
+        let after_start = match start {
+            Bound::Included(s) => self.last_key() >= s.as_ref(),
+            Bound::Excluded(s) => self.last_key() > s.as_ref(),
+            Bound::Unbounded => true,
+        };
+        let before_end = match end {
+            Bound::Included(e) => self.first_key.as_ref() <= e.as_ref(),
+            Bound::Excluded(e) => self.first_key.as_ref() < e.as_ref(),
+            Bound::Unbounded => true,
+        };
+        after_start && before_end
+    }
+
+    /// Index of the first block whose last key is `>= key`.
+    #[inline]
+    fn find_block(&self, key: &[u8]) -> usize {
+        let p = codec::key_prefix(key);
+        let (mut lo, mut hi) = (0, self.index.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let less = match self.prefixes[mid].cmp(&p) {
+                std::cmp::Ordering::Less => true,
+                std::cmp::Ordering::Greater => false,
+                std::cmp::Ordering::Equal => self.index[mid].last_key.as_ref() < key,
+            };
+            if less {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
     }
 
     /// Whether `key` may be in this table (key range and Bloom filter).
@@ -451,7 +509,7 @@ impl Table {
         key: &[u8],
         cache: &BlockCache,
     ) -> Result<Option<(u64, Record)>, LsmError> {
-        let i = self.index.partition_point(|e| e.last_key.as_ref() < key);
+        let i = self.find_block(key);
         if i == self.index.len() {
             return Ok(None);
         }
@@ -513,7 +571,7 @@ impl<'a> BlockView<'a> {
         let (mut lo, mut hi) = (0, self.count);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            match self.key(mid)?.cmp(key) {
+            match codec::key_cmp(self.key(mid)?, key) {
                 std::cmp::Ordering::Less => lo = mid + 1,
                 std::cmp::Ordering::Equal => return Some((mid, true)),
                 std::cmp::Ordering::Greater => hi = mid,
@@ -546,11 +604,7 @@ impl TableIter {
             Bound::Excluded(k) => Some((k.clone(), true)),
             Bound::Unbounded => None,
         };
-        let next_block = seek.as_ref().map_or(0, |(k, _)| {
-            table
-                .index
-                .partition_point(|e| e.last_key.as_ref() < k.as_ref())
-        });
+        let next_block = seek.as_ref().map_or(0, |(k, _)| table.find_block(k));
         Self {
             table,
             cache,
@@ -638,7 +692,8 @@ mod tests {
         let path = dir.join(table_name(1));
         let mut w = TableWriter::create(&path, 512, 0.01).unwrap();
         for i in 0..n {
-            w.add(&entry(i)).unwrap();
+            let e = entry(i);
+            w.add(&e.key, e.seq, &e.record).unwrap();
         }
         w.finish().unwrap();
         path

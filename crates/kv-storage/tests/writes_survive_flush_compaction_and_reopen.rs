@@ -1,5 +1,6 @@
 //! Writes, overwrites and deletes read back the same through memtables,
 //! flushes, compactions and reopens.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns panic on failure, as tests do
 
 mod common;
 

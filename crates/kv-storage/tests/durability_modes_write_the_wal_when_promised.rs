@@ -1,0 +1,103 @@
+//! Each durability mode gets WAL records to the file when it promises:
+//! `Sync` before `put` returns, `Periodic` within its interval, `None` on
+//! `sync` (or when its buffer fills).
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns panic on failure, as tests do
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{key, value};
+use kv_storage::{Durability, LsmStorage, Options};
+
+fn wal(dir: &Path) -> PathBuf {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "wal"))
+        .unwrap()
+}
+
+/// Bytes of records (and header) in the preallocated segment.
+fn written(dir: &Path) -> usize {
+    let data = std::fs::read(wal(dir)).unwrap();
+    data.iter().rposition(|b| *b != 0).map_or(0, |p| p + 1)
+}
+
+fn open(dir: &Path, d: Durability) -> LsmStorage {
+    LsmStorage::open(
+        dir,
+        Options::default().durability(d).memtable_bytes(1 << 20),
+    )
+    .unwrap()
+}
+
+#[test]
+fn sync_writes_the_record_before_put_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path(), Durability::Sync);
+    db.put(key(1), value(1, 1)).unwrap();
+    assert!(written(dir.path()) > 16);
+    assert_eq!(db.stats().wal_syncs, 1);
+}
+
+#[test]
+fn none_buffers_until_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path(), Durability::None);
+    db.put(key(1), value(1, 1)).unwrap();
+    assert_eq!(written(dir.path()), 0, "None wrote before being asked");
+    db.sync().unwrap();
+    assert!(written(dir.path()) > 16);
+}
+
+#[test]
+fn periodic_writes_within_its_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path(), Durability::Periodic(Duration::from_millis(20)));
+    db.put(key(1), value(1, 1)).unwrap();
+    // Not a timing assertion: wait (up to a generous bound) for the syncer
+    // to have run at all.
+    let start = Instant::now();
+    while written(dir.path()) <= 16 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the periodic syncer never wrote"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(db.stats().wal_syncs >= 1);
+}
+
+#[test]
+fn concurrent_sync_writers_share_fdatasyncs_and_all_land() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(open(dir.path(), Durability::Sync));
+    let threads: Vec<_> = (0..8u64)
+        .map(|t| {
+            let db = db.clone();
+            std::thread::spawn(move || {
+                for i in 0..25 {
+                    db.put(key(t * 100 + i), value(i, t)).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let syncs = db.stats().wal_syncs;
+    assert!(
+        (1..=200).contains(&syncs),
+        "{syncs} fdatasyncs for 200 writes"
+    );
+    drop(db);
+    let db = open(dir.path(), Durability::Sync);
+    for t in 0..8 {
+        for i in 0..25 {
+            assert_eq!(db.get(&key(t * 100 + i)).unwrap(), Some(value(i, t)));
+        }
+    }
+}
