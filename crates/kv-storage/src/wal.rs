@@ -38,6 +38,7 @@
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use kv_types::Record;
@@ -61,7 +62,9 @@ pub(crate) fn segment_name(id: u64) -> String {
 pub(crate) struct WalWriter {
     id: u64,
     path: PathBuf,
-    file: File,
+    /// Shared so that a periodic sync can `fdatasync` without holding the
+    /// writer (see [`WalWriter::write_for_sync`]).
+    file: Arc<File>,
     buf: Vec<u8>,
 }
 
@@ -92,7 +95,7 @@ impl WalWriter {
         Ok(Self {
             id,
             path,
-            file,
+            file: Arc::new(file),
             buf,
         })
     }
@@ -127,7 +130,7 @@ impl WalWriter {
         if self.buf.is_empty() {
             return Ok(0);
         }
-        self.file
+        (&*self.file)
             .write_all(&self.buf)
             .map_err(|e| LsmError::io("write WAL segment", &self.path, e))?;
         let n = self.buf.len() as u64;
@@ -138,6 +141,15 @@ impl WalWriter {
             self.buf.clear();
         }
         Ok(n)
+    }
+
+    /// Writes the buffer to the file and returns what a caller needs to
+    /// `fdatasync` it later, without holding this writer: the bytes written,
+    /// the file and its path. Everything appended before this call is durable
+    /// once that `fdatasync` returns, while appends may go on meanwhile.
+    pub(crate) fn write_for_sync(&mut self) -> Result<(u64, Arc<File>, PathBuf), LsmError> {
+        let n = self.write_out()?;
+        Ok((n, Arc::clone(&self.file), self.path.clone()))
     }
 
     /// Writes the buffer and `fdatasync`s the segment; returns the bytes
