@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use bytes::Bytes;
 use futures::future::BoxFuture;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -279,34 +280,12 @@ impl Service for NodeService {
                 value,
                 context,
                 consistency,
-            } => Box::pin(async move {
-                let context = context.map(kv_quorum::CausalContext::from_bytes);
-                match coordinator
-                    .put(&key, value, context.as_ref(), options(consistency))
-                    .await
-                {
-                    Ok(reply) => Response::Written {
-                        context: reply.context.as_bytes().clone(),
-                    },
-                    Err(e) => error_response(&e),
-                }
-            }),
+            } => Box::pin(write(coordinator, key, Some(value), context, consistency)),
             Request::Delete {
                 key,
                 context,
                 consistency,
-            } => Box::pin(async move {
-                let context = context.map(kv_quorum::CausalContext::from_bytes);
-                match coordinator
-                    .delete(&key, context.as_ref(), options(consistency))
-                    .await
-                {
-                    Ok(reply) => Response::Written {
-                        context: reply.context.as_bytes().clone(),
-                    },
-                    Err(e) => error_response(&e),
-                }
-            }),
+            } => Box::pin(write(coordinator, key, None, context, consistency)),
             Request::Status => {
                 let status = self.status();
                 Box::pin(std::future::ready(Response::Status(status)))
@@ -360,6 +339,28 @@ impl NodeService {
             },
             members,
         }
+    }
+}
+
+/// A put (`value` is `Some`) or a delete, answered with the new context.
+async fn write(
+    coordinator: Arc<Coordinator>,
+    key: Bytes,
+    value: Option<Bytes>,
+    context: Option<Bytes>,
+    consistency: Option<Consistency>,
+) -> Response {
+    let context = context.map(kv_quorum::CausalContext::from_bytes);
+    let opts = options(consistency);
+    let written = match value {
+        Some(value) => coordinator.put(&key, value, context.as_ref(), opts).await,
+        None => coordinator.delete(&key, context.as_ref(), opts).await,
+    };
+    match written {
+        Ok(reply) => Response::Written {
+            context: reply.context.as_bytes().clone(),
+        },
+        Err(e) => error_response(&e),
     }
 }
 

@@ -9,8 +9,6 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
 use common::Cluster;
 use kv_client::{ClientError, Consistency, ErrorCode};
 
@@ -37,24 +35,6 @@ const ARGS: &[&str] = &[
     "100",
 ];
 
-/// Waits until node `observer` sees exactly `alive` members alive.
-async fn wait_until_alive(cluster: &Cluster, observer: usize, alive: usize) {
-    let client = cluster.nodes[observer].client().await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let status = client.status().await.unwrap();
-        let seen = status.members.iter().filter(|m| m.state == "alive").count();
-        if seen == alive {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "node {observer} sees {seen} alive, wanted {alive}: {status:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_replicate_and_survive_failures() {
     if !enabled() {
@@ -79,7 +59,7 @@ async fn three_nodes_replicate_and_survive_failures() {
 
     // With two killed, strict mode refuses: Unavailable.
     cluster.nodes[1].kill();
-    wait_until_alive(&cluster, 0, 1).await;
+    cluster.wait_alive_seen_by(0, 1).await;
     let err = c0.put("size", "large", None).await.unwrap_err();
     assert!(
         matches!(

@@ -179,23 +179,29 @@ impl Cluster {
 
     /// Waits until every running node sees `alive` members alive.
     pub async fn wait_alive(&self, alive: usize) {
+        for observer in (0..self.nodes.len()).filter(|&i| self.nodes[i].is_running()) {
+            self.wait_alive_seen_by(observer, alive).await;
+        }
+    }
+
+    /// Waits until node `observer` sees exactly `alive` members alive.
+    pub async fn wait_alive_seen_by(&self, observer: usize, alive: usize) {
+        let node = &self.nodes[observer];
+        let client = node.client().await;
         let deadline = Instant::now() + Duration::from_secs(30);
-        for node in self.nodes.iter().filter(|n| n.is_running()) {
-            let client = node.client().await;
-            loop {
-                let status = client.status().await.unwrap();
-                let seen = status.members.iter().filter(|m| m.state == "alive").count();
-                if seen == alive {
-                    break;
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "{} sees {seen} alive, wanted {alive}: {status:?}\nlog:\n{}",
-                    node.addr,
-                    node.log()
-                );
-                tokio::time::sleep(Duration::from_millis(50)).await;
+        loop {
+            let status = client.status().await.unwrap();
+            let seen = status.members.iter().filter(|m| m.state == "alive").count();
+            if seen == alive {
+                return;
             }
+            assert!(
+                Instant::now() < deadline,
+                "{} sees {seen} alive, wanted {alive}: {status:?}\nlog:\n{}",
+                node.addr,
+                node.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 }
