@@ -54,8 +54,13 @@ pub async fn run(config: Config) -> Result<()> {
     let data = open_storage(&dir.join("data"), config.durability)?;
     let hints = open_storage(&dir.join("hints"), config.durability)?;
     let replica = Arc::new(
-        Replica::new(id, Arc::clone(&data), hints, HintLimits::default())
-            .context("cannot open the hint store")?,
+        Replica::new(
+            id,
+            Arc::clone(&data),
+            Arc::clone(&hints),
+            HintLimits::default(),
+        )
+        .context("cannot open the hint store")?,
     );
 
     let listener = TcpListener::bind(config.listen)
@@ -168,6 +173,7 @@ pub async fn run(config: Config) -> Result<()> {
     let _ = server.await;
     let _ = gossip_task.await;
     data.sync().context("final sync of the data store")?;
+    hints.sync().context("final sync of the hint store")?;
     tracing::info!("stopped cleanly");
     Ok(())
 }

@@ -1,0 +1,139 @@
+//! Limits that bound what one client costs a node (connections, idle time),
+//! client failover, and a graceful shutdown that keeps every acknowledged
+//! write.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use futures::{SinkExt, StreamExt};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+use tokio_util::codec::Framed;
+
+use common::Node;
+use kv_client::{Client, ClientConfig};
+use kv_wire::{Hello, HelloReply, Role, WireCodec};
+
+/// A node whose `[limits]` table is `limits`, plus `args`.
+fn node_with(limits: &str, args: &[&str]) -> Node {
+    let limits = limits.to_owned();
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    Node::start_temp(move |dir| {
+        let config = dir.join("kvnode.toml");
+        std::fs::write(&config, format!("[limits]\n{limits}")).unwrap();
+        let mut all = vec!["--config".to_owned(), config.display().to_string()];
+        all.extend(args);
+        all
+    })
+}
+
+/// Opens a connection and says hello; returns the framed stream and the
+/// node's answer.
+async fn hello(node: &Node) -> (Framed<TcpStream, WireCodec<HelloReply, Hello>>, HelloReply) {
+    let stream = TcpStream::connect(&node.addr).await.unwrap();
+    let mut framed = Framed::new(stream, WireCodec::<HelloReply, Hello>::new(1 << 20));
+    framed
+        .send(Hello::new("default", Role::Client, None))
+        .await
+        .unwrap();
+    let reply = tokio::time::timeout(Duration::from_secs(10), framed.next())
+        .await
+        .expect("the node answers the handshake")
+        .expect("the node does not close first")
+        .unwrap();
+    (framed, reply)
+}
+
+#[tokio::test]
+async fn connections_past_the_limit_are_refused_with_a_reason() {
+    let node = node_with("connections_max = 2\n", &[]);
+    let (_first, r1) = hello(&node).await;
+    let (_second, r2) = hello(&node).await;
+    assert!(matches!(r1, HelloReply::Welcome { .. }), "{r1:?}");
+    assert!(matches!(r2, HelloReply::Welcome { .. }), "{r2:?}");
+    let (_third, r3) = hello(&node).await;
+    match r3 {
+        HelloReply::Refused { reason } => assert!(reason.contains("too many"), "{reason}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    // Closing one frees its slot for a newcomer.
+    drop(_first);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_conn, reply) = hello(&node).await;
+        if matches!(reply, HelloReply::Welcome { .. }) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "slot never freed: {reply:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn idle_connections_are_closed() {
+    let node = node_with("idle_timeout_ms = 500\n", &[]);
+    let (framed, reply) = hello(&node).await;
+    assert!(matches!(reply, HelloReply::Welcome { .. }), "{reply:?}");
+    let mut stream = framed.into_inner();
+    let started = Instant::now();
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf))
+        .await
+        .expect("the node closes an idle connection")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "expected the connection to close");
+    assert!(started.elapsed() >= Duration::from_millis(400));
+}
+
+#[tokio::test]
+async fn client_fails_over_to_a_live_node() {
+    let node = node_with("", &[]);
+    // The first address has nothing listening.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    let client = Client::connect(ClientConfig::new([dead, node.addr.clone()]))
+        .await
+        .unwrap();
+    client.put("k", "v", None).await.unwrap();
+    assert_eq!(
+        client.get("k").await.unwrap().siblings,
+        vec![bytes::Bytes::from("v")]
+    );
+}
+
+#[tokio::test]
+async fn sigterm_shuts_down_cleanly_and_keeps_acknowledged_writes() {
+    // Durability none: only the graceful shutdown's final sync and the
+    // engine's close make these writes survive.
+    let mut node = node_with("", &["--durability", "none"]);
+    let client = node.client().await;
+    for i in 0..200 {
+        client
+            .put(format!("key-{i}"), format!("value-{i}"), None)
+            .await
+            .unwrap();
+    }
+    drop(client);
+    let status = node.terminate();
+    assert!(
+        status.success(),
+        "exit status {status}; log:\n{}",
+        node.log()
+    );
+    assert!(node.log().contains("stopped cleanly"), "{}", node.log());
+    node.restart();
+    let client = node.client().await;
+    for i in 0..200 {
+        let read = client.get(format!("key-{i}")).await.unwrap();
+        assert_eq!(
+            read.siblings,
+            vec![bytes::Bytes::from(format!("value-{i}"))],
+            "key-{i}"
+        );
+    }
+}
