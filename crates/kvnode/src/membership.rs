@@ -192,6 +192,46 @@ impl Membership {
             .count()
     }
 
+    /// Whether a live member with a smaller id is joining and has no tokens
+    /// yet. Joins are taken in id order: two nodes choosing tokens against
+    /// the same ring would cut the same slices, and one would own nothing.
+    fn earlier_joiner_pending(&self) -> bool {
+        self.gossiper().members().any(|m| {
+            m.id < self.me
+                && m.is_up()
+                && m.meta.status == Status::Joining
+                && m.meta.tokens.is_empty()
+        })
+    }
+
+    /// Waits, up to [`JOIN_WAIT`], until the seeds have told us the ring and
+    /// no earlier joiner is still choosing its tokens.
+    async fn wait_for_ring(&self, interval: Duration) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + JOIN_WAIT;
+        // Gossip rounds run in the background; poll a few times a round.
+        let poll = interval / 4;
+        while tokio::time::Instant::now() < deadline {
+            if self.members_with_tokens() > 0 && !self.earlier_joiner_pending() {
+                // One more round, so that tokens chosen just now by an
+                // earlier joiner reach us.
+                tokio::time::sleep(interval).await;
+                if !self.earlier_joiner_pending() {
+                    return Ok(());
+                }
+            }
+            tokio::time::sleep(poll).await;
+        }
+        if self.members_with_tokens() == 0 {
+            anyhow::bail!(
+                "no seed answered within {JOIN_WAIT:?}; refusing to start a separate cluster"
+            );
+        }
+        tracing::warn!(
+            "an earlier joiner did not finish within {JOIN_WAIT:?}; choosing tokens anyway"
+        );
+        Ok(())
+    }
+
     /// Takes this node's place on the ring: its persisted tokens, or new ones
     /// chosen against the ring learned from the seeds (waiting up to
     /// [`JOIN_WAIT`] to hear from them).
@@ -210,17 +250,7 @@ impl Membership {
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 if has_seeds {
-                    let deadline = tokio::time::Instant::now() + JOIN_WAIT;
-                    while self.members_with_tokens() == 0 && tokio::time::Instant::now() < deadline
-                    {
-                        self.tick();
-                        tokio::time::sleep(interval / 4).await;
-                    }
-                    if self.members_with_tokens() == 0 {
-                        anyhow::bail!(
-                            "no seed answered within {JOIN_WAIT:?}; refusing to start a separate cluster"
-                        );
-                    }
+                    self.wait_for_ring(interval).await?;
                 }
                 let tokens = self
                     .ring()

@@ -42,6 +42,17 @@ async fn three_nodes_replicate_and_survive_failures() {
     }
     let mut cluster = Cluster::start(3, ARGS).await;
 
+    // Nodes that started together took turns choosing tokens: each owns
+    // about a third of the ring, none nothing.
+    let status = cluster.nodes[0].client().await.status().await.unwrap();
+    assert_eq!(status.members.len(), 3, "{status:?}");
+    for m in &status.members {
+        assert!(
+            (250_000..=420_000).contains(&m.ring_share_ppm),
+            "uneven shares: {status:?}"
+        );
+    }
+
     // A put through one node is read through another.
     let c0 = cluster.nodes[0].client().await;
     let c1 = cluster.nodes[1].client().await;
