@@ -134,6 +134,12 @@ pub struct StatusReply {
     pub mode: String,
     /// Every member this node knows.
     pub members: Vec<MemberStatus>,
+    /// Hints this node holds for home replicas that were down.
+    pub hints_pending: u64,
+    /// Hints this node refused because its hint store was full, since start.
+    pub hints_rejected_total: u64,
+    /// Hints this node handed back to their owners, since start.
+    pub hints_delivered_total: u64,
 }
 
 /// One member, as the answering node sees it.

@@ -103,6 +103,10 @@ pub async fn status(args: ClientArgs) -> Result<()> {
         s.cluster, s.n, s.r, s.w, s.mode
     );
     println!(
+        "hints held: {} (delivered {}, refused {} since start)",
+        s.hints_pending, s.hints_delivered_total, s.hints_rejected_total
+    );
+    println!(
         "{:<18} {:<22} {:<10} {:>6} {:<8} {:>8}",
         "node", "address", "zone", "weight", "state", "share"
     );

@@ -39,7 +39,7 @@ use crate::transport::{ReplicaLink, TcpTransport, TokioTimer};
 
 /// How often hints are offered to every live owner, besides when gossip
 /// reports an owner back up.
-pub const HINT_REPLAY_INTERVAL: Duration = Duration::from_secs(10);
+pub const HINT_REPLAY_INTERVAL: Duration = Duration::from_secs(2);
 /// Hints delivered per owner per round.
 pub const HINT_REPLAY_BATCH: usize = 1024;
 
@@ -138,6 +138,7 @@ pub async fn run(config: Config) -> Result<()> {
         coordinator,
         membership: Arc::clone(&membership),
         transport,
+        replica: Arc::clone(&replica),
         replayer,
     });
     tracing::info!(
@@ -262,6 +263,7 @@ struct NodeService {
     coordinator: Arc<Coordinator>,
     membership: Arc<Membership>,
     transport: Arc<TcpTransport>,
+    replica: Arc<Replica>,
     replayer: Arc<HintReplayer>,
 }
 
@@ -318,6 +320,7 @@ impl Service for NodeService {
 impl NodeService {
     fn status(&self) -> StatusReply {
         let ring = self.membership.ring();
+        let hints = self.replica.hints().stats();
         let members = self
             .membership
             .members()
@@ -344,6 +347,9 @@ impl NodeService {
                 Mode::Sloppy => "sloppy".to_owned(),
             },
             members,
+            hints_pending: hints.count as u64,
+            hints_rejected_total: hints.rejected_total,
+            hints_delivered_total: hints.delivered_total,
         }
     }
 }
