@@ -140,6 +140,9 @@ pub struct StatusReply {
     pub hints_rejected_total: u64,
     /// Hints this node handed back to their owners, since start.
     pub hints_delivered_total: u64,
+    /// Keys in this node's Merkle index (all the keys it stores, while
+    /// anti-entropy is on).
+    pub merkle_keys: u64,
 }
 
 /// One member, as the answering node sees it.

@@ -22,6 +22,8 @@ pub const LISTEN_DEFAULT: &str = "127.0.0.1:7000";
 /// Largest weight: a node gets 64 ring tokens per unit, and gossip carries
 /// at most 1024 tokens per node.
 pub const WEIGHT_MAX: u32 = 16;
+/// Default anti-entropy round interval.
+pub const ANTI_ENTROPY_INTERVAL_MS_DEFAULT: u64 = 30_000;
 /// Bound on worker threads.
 pub const THREADS_MAX: usize = 256;
 /// Default gossip round interval.
@@ -82,6 +84,10 @@ pub struct NodeArgs {
     /// Worker threads serving requests; 0 means one per CPU.
     #[arg(long, env = "KVNODE_THREADS")]
     pub threads: Option<usize>,
+    /// Milliseconds between anti-entropy rounds (Merkle diff with one peer);
+    /// 0 turns anti-entropy off.
+    #[arg(long, env = "KVNODE_ANTI_ENTROPY_INTERVAL_MS")]
+    pub anti_entropy_interval_ms: Option<u64>,
 }
 
 /// The TOML file: the same options, plus limits.
@@ -103,6 +109,7 @@ pub struct FileConfig {
     log_format: Option<LogFormat>,
     gossip_interval_ms: Option<u64>,
     threads: Option<usize>,
+    anti_entropy_interval_ms: Option<u64>,
     #[serde(default)]
     limits: Limits,
 }
@@ -244,6 +251,8 @@ pub struct Config {
     pub gossip_interval_ms: u64,
     /// Worker threads; 0 means one per CPU.
     pub threads: usize,
+    /// Anti-entropy round interval, in milliseconds; 0 is off.
+    pub anti_entropy_interval_ms: u64,
     /// Limits.
     pub limits: Limits,
 }
@@ -309,6 +318,10 @@ impl Config {
                 .or(file.gossip_interval_ms)
                 .unwrap_or(GOSSIP_INTERVAL_MS_DEFAULT),
             threads: args.threads.or(file.threads).unwrap_or(0),
+            anti_entropy_interval_ms: args
+                .anti_entropy_interval_ms
+                .or(file.anti_entropy_interval_ms)
+                .unwrap_or(ANTI_ENTROPY_INTERVAL_MS_DEFAULT),
             limits: file.limits,
         };
         config.validate()?;
@@ -328,6 +341,9 @@ impl Config {
         }
         if self.threads > THREADS_MAX {
             bail!("threads must be at most {THREADS_MAX} (0 means one per CPU)");
+        }
+        if self.anti_entropy_interval_ms != 0 && self.anti_entropy_interval_ms < 100 {
+            bail!("anti_entropy_interval_ms must be 0 (off) or at least 100");
         }
         if !(10..=60_000).contains(&self.gossip_interval_ms) {
             bail!("gossip_interval_ms must be between 10 and 60000");

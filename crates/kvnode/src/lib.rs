@@ -4,6 +4,7 @@
 //! other crate may know: TCP, configuration, the command line, signals and
 //! logging. Nothing depends on it.
 
+pub mod anti_entropy;
 pub mod cli;
 pub mod config;
 pub mod identity;

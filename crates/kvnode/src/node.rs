@@ -31,6 +31,7 @@ use kv_wire::client::{
 };
 use kv_wire::peer::{PeerRequest, PeerResponse};
 
+use crate::anti_entropy::{self, AntiEntropy, IndexedStorage, MerkleIndex};
 use crate::config::{Config, Durability, Mode};
 use crate::identity;
 use crate::membership::{GossipLiveness, Membership, RingPlacement};
@@ -51,7 +52,11 @@ pub async fn run(config: Config) -> Result<()> {
     let id = identity::node_id(dir)?;
     let generation = identity::next_generation(dir)?;
 
-    let data = open_storage(&dir.join("data"), config.durability)?;
+    let stored = open_storage(&dir.join("data"), config.durability)?;
+    let index = Arc::new(
+        MerkleIndex::build(&*stored).context("cannot index the data store for anti-entropy")?,
+    );
+    let data: Arc<dyn Storage> = Arc::new(IndexedStorage::new(stored, Arc::clone(&index)));
     let hints = open_storage(&dir.join("hints"), config.durability)?;
     let replica = Arc::new(
         Replica::new(
@@ -109,6 +114,7 @@ pub async fn run(config: Config) -> Result<()> {
         read_repair: ReadRepair::Async,
         ..QuorumConfig::default()
     };
+    let link_for_repair = Arc::clone(&link);
     let coordinator = Arc::new(Coordinator::new(
         id,
         quorum,
@@ -134,10 +140,11 @@ pub async fn run(config: Config) -> Result<()> {
     ));
     let service = Arc::new(NodeService {
         id,
+        index: Arc::clone(&index),
         config: config.clone(),
         coordinator,
         membership: Arc::clone(&membership),
-        transport,
+        transport: Arc::clone(&transport),
         replica: Arc::clone(&replica),
         replayer,
     });
@@ -168,11 +175,29 @@ pub async fn run(config: Config) -> Result<()> {
         )
         .await?;
 
+    let anti_entropy = (config.anti_entropy_interval_ms > 0).then(|| {
+        let ae = AntiEntropy {
+            me: id,
+            index,
+            n: usize::from(config.n),
+            membership: Arc::clone(&membership),
+            transport,
+            link: link_for_repair,
+            replica,
+            timeout: config.limits.request_timeout(),
+        };
+        let every = Duration::from_millis(config.anti_entropy_interval_ms);
+        tokio::spawn(anti_entropy::run(ae, every, stop.clone()))
+    });
+
     shutdown_signal().await;
     tracing::info!("shutting down: no new connections; finishing requests in flight");
     let _ = stop_tx.send(true);
     let _ = server.await;
     let _ = gossip_task.await;
+    if let Some(task) = anti_entropy {
+        let _ = task.await;
+    }
     data.sync().context("final sync of the data store")?;
     hints.sync().context("final sync of the hint store")?;
     tracing::info!("stopped cleanly");
@@ -259,6 +284,7 @@ async fn shutdown_signal() {
 /// The node as the server sees it.
 struct NodeService {
     id: NodeId,
+    index: Arc<MerkleIndex>,
     config: Config,
     coordinator: Arc<Coordinator>,
     membership: Arc<Membership>,
@@ -313,6 +339,7 @@ impl Service for NodeService {
                 }
                 Box::pin(std::future::ready(PeerResponse::GossipAck))
             }
+            PeerRequest::Merkle(req) => Box::pin(std::future::ready(self.index.respond(&req))),
         }
     }
 }
@@ -350,6 +377,7 @@ impl NodeService {
             hints_pending: hints.count as u64,
             hints_rejected_total: hints.rejected_total,
             hints_delivered_total: hints.delivered_total,
+            merkle_keys: self.index.len() as u64,
         }
     }
 }

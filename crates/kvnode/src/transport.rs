@@ -168,6 +168,20 @@ impl TcpTransport {
         )
     }
 
+    /// Exchanges any peer request with node `to`; the error says why not.
+    pub async fn call_peer(
+        self: &Arc<Self>,
+        to: NodeId,
+        req: PeerRequest,
+        timeout: Duration,
+    ) -> Result<PeerResponse, String> {
+        let addr = self
+            .addr_of(to)
+            .ok_or_else(|| format!("no address known for node {to}"))?;
+        let conn = self.connection(&addr).await.map_err(|e| e.to_string())?;
+        conn.call(req, timeout).await.map_err(|e| e.to_string())
+    }
+
     /// Handles a replica request addressed to this node.
     pub async fn local(&self, req: ReplicaRequest) -> ReplicaResponse {
         if self.blocking_io {

@@ -1,0 +1,291 @@
+//! Anti-entropy: replicas that missed writes (a node down too long for its
+//! hints, a lost hint, a dropped repair) converge by comparing Merkle trees.
+//!
+//! Every node keeps one Merkle tree over all the keys it stores, with a
+//! bucket-ordered key index beside it ([`MerkleIndex`]), updated on every
+//! write through [`IndexedStorage`], which wraps the data store. A
+//! background round ([`run`]) diffs the tree against one live peer's with
+//! kv-merkle's bounded message exchange, then, for each differing key that
+//! both nodes replicate, merges the two states and writes the merge to both.
+//!
+//! The index costs memory per key, so it has a bound
+//! ([`INDEXED_KEYS_MAX`]); past it, indexing stops and anti-entropy is
+//! switched off on this node with a warning, rather than growing without
+//! limit.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kv_merkle::{
+    DiffInitiator, DiffLimits, DiffRequest, MemReplica, Step, TreeConfig, item_hash, respond,
+};
+use kv_quorum::{Replica, ReplicaRequest, ReplicaResponse, ReplicaTransport};
+use kv_types::{Key, KeyRange, NodeId, Record, RecordIter, Storage, StorageError};
+use kv_wire::peer::{PeerRequest, PeerResponse};
+
+use crate::membership::Membership;
+use crate::transport::TcpTransport;
+
+/// Bound on keys in a node's Merkle index (about 100 bytes each).
+pub const INDEXED_KEYS_MAX: usize = 4_000_000;
+/// Bound on keys repaired in one anti-entropy round; the rest wait for the
+/// next round.
+pub const REPAIRS_PER_ROUND_MAX: usize = 10_000;
+
+/// The tree and key index of this node's data.
+pub struct MerkleIndex {
+    replica: Mutex<MemReplica>,
+    /// Cleared when the index outgrows its bound.
+    enabled: std::sync::atomic::AtomicBool,
+}
+
+impl MerkleIndex {
+    /// Builds the index from everything `storage` holds.
+    pub fn build(storage: &dyn Storage) -> Result<Self, StorageError> {
+        let index = Self {
+            replica: Mutex::new(MemReplica::new(TreeConfig::DEFAULT)),
+            enabled: std::sync::atomic::AtomicBool::new(true),
+        };
+        for item in storage.range(KeyRange::all())? {
+            let (key, record) = item?;
+            index.record(&key, &record);
+        }
+        Ok(index)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, MemReplica> {
+        // Each update is one set on the index and one on the tree; a panic
+        // between them is not possible, so a poisoned lock is consistent.
+        self.replica.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether anti-entropy is on (the index is within its bound).
+    pub fn enabled(&self) -> bool {
+        self.enabled.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Notes that `key` now holds `record`.
+    fn record(&self, key: &[u8], record: &Record) {
+        if !self.enabled() {
+            return;
+        }
+        let mut r = self.lock();
+        if r.keys.len() >= INDEXED_KEYS_MAX && r.keys.get(key).is_none() {
+            self.enabled
+                .store(false, std::sync::atomic::Ordering::Relaxed);
+            tracing::warn!(
+                keys = r.keys.len(),
+                "Merkle index is at its bound of {INDEXED_KEYS_MAX} keys; anti-entropy is off on this node"
+            );
+            return;
+        }
+        // The record's metadata is the key's whole causal state, so its hash
+        // tells two replicas' states apart.
+        r.set(key, Some(item_hash(key, &record.meta)));
+    }
+
+    /// Number of keys indexed.
+    pub fn len(&self) -> usize {
+        self.lock().keys.len()
+    }
+
+    /// Whether no key is indexed.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Answers one diff step from a peer.
+    pub fn respond(&self, request: &DiffRequest) -> PeerResponse {
+        if !self.enabled() {
+            return PeerResponse::Error("anti-entropy is off on this node".to_owned());
+        }
+        let r = self.lock();
+        match respond(&r.tree, &r.keys, &DiffLimits::default(), request) {
+            Ok(resp) => PeerResponse::Merkle(resp),
+            Err(e) => PeerResponse::Error(format!("merkle diff: {e}")),
+        }
+    }
+}
+
+/// A [`Storage`] that keeps a [`MerkleIndex`] current with every write.
+pub struct IndexedStorage {
+    inner: Arc<dyn Storage>,
+    index: Arc<MerkleIndex>,
+}
+
+impl IndexedStorage {
+    /// Wraps `inner`, indexing into `index`.
+    pub fn new(inner: Arc<dyn Storage>, index: Arc<MerkleIndex>) -> Self {
+        Self { inner, index }
+    }
+}
+
+impl Storage for IndexedStorage {
+    fn get(&self, key: &[u8]) -> Result<Option<Record>, StorageError> {
+        self.inner.get(key)
+    }
+
+    fn put(&self, key: Key, record: Record) -> Result<(), StorageError> {
+        self.inner.put(key.clone(), record.clone())?;
+        self.index.record(&key, &record);
+        Ok(())
+    }
+
+    fn range(&self, range: KeyRange) -> Result<RecordIter<'_>, StorageError> {
+        self.inner.range(range)
+    }
+
+    fn sync(&self) -> Result<(), StorageError> {
+        self.inner.sync()
+    }
+}
+
+/// What one round found and did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RoundReport {
+    /// Keys whose states differed.
+    pub differing: usize,
+    /// Keys merged and written to both sides.
+    pub repaired: usize,
+    /// Request/response pairs of the diff.
+    pub round_trips: u32,
+}
+
+/// Everything a round needs.
+pub struct AntiEntropy {
+    /// This node.
+    pub me: NodeId,
+    /// The index of this node's data.
+    pub index: Arc<MerkleIndex>,
+    /// Replication factor: keys are repaired only between their replicas.
+    pub n: usize,
+    /// Ring and liveness.
+    pub membership: Arc<Membership>,
+    /// Peer connections, for the diff.
+    pub transport: Arc<TcpTransport>,
+    /// Replica calls, for the repair.
+    pub link: Arc<dyn ReplicaTransport>,
+    /// This node's replica.
+    pub replica: Arc<Replica>,
+    /// Time allowed for each exchange.
+    pub timeout: Duration,
+}
+
+impl AntiEntropy {
+    /// Diffs against `peer` and repairs what differs.
+    pub async fn round(&self, peer: NodeId) -> Result<RoundReport, String> {
+        let (mut initiator, mut request) = {
+            let r = self.index.lock();
+            DiffInitiator::start(&r.tree, DiffLimits::default()).map_err(|e| e.to_string())?
+        };
+        let outcome = loop {
+            let response = match self
+                .transport
+                .call_peer(peer, PeerRequest::Merkle(request), self.timeout)
+                .await?
+            {
+                PeerResponse::Merkle(resp) => resp,
+                PeerResponse::Error(e) => return Err(format!("peer {peer}: {e}")),
+                other => return Err(format!("peer {peer} answered {other:?}")),
+            };
+            let step = {
+                let r = self.index.lock();
+                initiator
+                    .on_response(&r.tree, &r.keys, response)
+                    .map_err(|e| e.to_string())?
+            };
+            match step {
+                Step::Send(next) => request = next,
+                Step::Done(outcome) => break outcome,
+            }
+        };
+        let mut report = RoundReport {
+            differing: outcome.differences.len(),
+            round_trips: outcome.stats.round_trips,
+            ..RoundReport::default()
+        };
+        let ring = self.membership.ring();
+        for diff in outcome.differences.iter().take(REPAIRS_PER_ROUND_MAX) {
+            // Only keys both nodes replicate: a tree covers everything a node
+            // holds, so keys of other ranges differ by design.
+            let home: Vec<NodeId> = ring.successors(&diff.key).take(self.n).collect();
+            if !home.contains(&self.me) || !home.contains(&peer) {
+                continue;
+            }
+            if self.repair(peer, Key::from(diff.key.clone())).await {
+                report.repaired += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Merges the two states of `key` and writes the merge to both nodes.
+    async fn repair(&self, peer: NodeId, key: Key) -> bool {
+        let local = match self.replica.read(&key) {
+            Ok(set) => set,
+            Err(e) => {
+                tracing::warn!(error = %e, "anti-entropy: cannot read a local key");
+                return false;
+            }
+        };
+        let remote = match self
+            .link
+            .call(peer, ReplicaRequest::Get { key: key.clone() })
+            .await
+        {
+            Ok(ReplicaResponse::Found { set }) => set,
+            _ => return false,
+        };
+        let mut merged = local;
+        merged.merge(&remote);
+        let mut ok = true;
+        for to in [self.me, peer] {
+            let req = ReplicaRequest::Replicate {
+                key: key.clone(),
+                set: merged.clone(),
+            };
+            ok &= matches!(self.link.call(to, req).await, Ok(ReplicaResponse::Ack));
+        }
+        ok
+    }
+}
+
+/// Runs a round against each live peer in turn, one every `interval`.
+pub async fn run(
+    ae: AntiEntropy,
+    interval: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut turn = 0usize;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            () = crate::server::stopped(&mut stop) => return,
+        }
+        if !ae.index.enabled() {
+            continue;
+        }
+        let mut peers: Vec<NodeId> = ae
+            .membership
+            .members()
+            .iter()
+            .filter(|m| m.id != ae.me && m.is_up() && !m.meta.tokens.is_empty())
+            .map(|m| m.id)
+            .collect();
+        if peers.is_empty() {
+            continue;
+        }
+        peers.sort();
+        let peer = peers[turn % peers.len()];
+        turn = turn.wrapping_add(1);
+        match ae.round(peer).await {
+            Ok(report) if report.differing > 0 => {
+                tracing::info!(%peer, ?report, "anti-entropy round repaired differences");
+            }
+            Ok(_) => tracing::debug!(%peer, "anti-entropy round: in sync"),
+            Err(e) => tracing::debug!(%peer, error = %e, "anti-entropy round failed"),
+        }
+    }
+}
