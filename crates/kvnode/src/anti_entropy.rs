@@ -16,8 +16,13 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use bytes::Bytes;
 use kv_merkle::{
-    DiffInitiator, DiffLimits, DiffRequest, MemReplica, Step, TreeConfig, item_hash, respond,
+    DiffInitiator, DiffLimits, DiffRequest, Digest, ItemIter, LeafSource, MerkleTree, Step,
+    TreeConfig, item_hash, respond,
 };
 use kv_quorum::{Replica, ReplicaRequest, ReplicaResponse, ReplicaTransport};
 use kv_types::{Key, KeyRange, NodeId, Record, RecordIter, Storage, StorageError};
@@ -32,9 +37,35 @@ pub const INDEXED_KEYS_MAX: usize = 4_000_000;
 /// next round.
 pub const REPAIRS_PER_ROUND_MAX: usize = 10_000;
 
+/// A tree and the bucket-ordered key index behind it, kept in step: the
+/// index supplies the old item hash each tree update needs, and lists a
+/// bucket's keys for the leaf stage of a diff. Keys are `Bytes` shared with
+/// the write that stored them, so indexing a write allocates only for a key
+/// seen for the first time.
+struct Index {
+    tree: MerkleTree,
+    keys: BTreeMap<(u32, Bytes), Digest>,
+}
+
+impl LeafSource for Index {
+    fn bucket_items(&self, bucket: u32, after: Option<&[u8]>) -> ItemIter<'_> {
+        let start = match after {
+            Some(k) => Bound::Excluded((bucket, Bytes::copy_from_slice(k))),
+            None => Bound::Included((bucket, Bytes::new())),
+        };
+        // Buckets are below 2^24, so bucket + 1 cannot overflow.
+        let end = Bound::Excluded((bucket + 1, Bytes::new()));
+        Box::new(
+            self.keys
+                .range((start, end))
+                .map(|((_, k), h)| Ok((k.to_vec(), *h))),
+        )
+    }
+}
+
 /// The tree and key index of this node's data.
 pub struct MerkleIndex {
-    replica: Mutex<MemReplica>,
+    replica: Mutex<Index>,
     /// Cleared when the index outgrows its bound.
     enabled: std::sync::atomic::AtomicBool,
 }
@@ -43,7 +74,10 @@ impl MerkleIndex {
     /// Builds the index from everything `storage` holds.
     pub fn build(storage: &dyn Storage) -> Result<Self, StorageError> {
         let index = Self {
-            replica: Mutex::new(MemReplica::new(TreeConfig::DEFAULT)),
+            replica: Mutex::new(Index {
+                tree: MerkleTree::new(TreeConfig::DEFAULT),
+                keys: BTreeMap::new(),
+            }),
             enabled: std::sync::atomic::AtomicBool::new(true),
         };
         for item in storage.range(KeyRange::all())? {
@@ -53,7 +87,18 @@ impl MerkleIndex {
         Ok(index)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, MemReplica> {
+    /// An empty index with anti-entropy off, for a node that does not run it.
+    pub fn disabled() -> Self {
+        Self {
+            replica: Mutex::new(Index {
+                tree: MerkleTree::new(TreeConfig::DEFAULT),
+                keys: BTreeMap::new(),
+            }),
+            enabled: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Index> {
         // Each update is one set on the index and one on the tree; a panic
         // between them is not possible, so a poisoned lock is consistent.
         self.replica.lock().unwrap_or_else(|e| e.into_inner())
@@ -65,23 +110,29 @@ impl MerkleIndex {
     }
 
     /// Notes that `key` now holds `record`.
-    fn record(&self, key: &[u8], record: &Record) {
+    fn record(&self, key: &Bytes, record: &Record) {
         if !self.enabled() {
             return;
         }
-        let mut r = self.lock();
-        if r.keys.len() >= INDEXED_KEYS_MAX && r.keys.get(key).is_none() {
+        // The record's metadata is the key's whole causal state, so its hash
+        // tells two replicas' states apart. Hashing happens outside the lock.
+        let hash = item_hash(key, &record.meta);
+        let bucket = TreeConfig::DEFAULT.bucket_of(key);
+        let mut ix = self.lock();
+        let at = (bucket, key.clone());
+        if ix.keys.len() >= INDEXED_KEYS_MAX && !ix.keys.contains_key(&at) {
             self.enabled
                 .store(false, std::sync::atomic::Ordering::Relaxed);
             tracing::warn!(
-                keys = r.keys.len(),
+                keys = ix.keys.len(),
                 "Merkle index is at its bound of {INDEXED_KEYS_MAX} keys; anti-entropy is off on this node"
             );
             return;
         }
-        // The record's metadata is the key's whole causal state, so its hash
-        // tells two replicas' states apart.
-        r.set(key, Some(item_hash(key, &record.meta)));
+        let old = ix.keys.insert(at, hash);
+        if old != Some(hash) {
+            ix.tree.update(key, old, Some(hash));
+        }
     }
 
     /// Number of keys indexed.
@@ -100,7 +151,7 @@ impl MerkleIndex {
             return PeerResponse::Error("anti-entropy is off on this node".to_owned());
         }
         let r = self.lock();
-        match respond(&r.tree, &r.keys, &DiffLimits::default(), request) {
+        match respond(&r.tree, &*r, &DiffLimits::default(), request) {
             Ok(resp) => PeerResponse::Merkle(resp),
             Err(e) => PeerResponse::Error(format!("merkle diff: {e}")),
         }
@@ -191,7 +242,7 @@ impl AntiEntropy {
             let step = {
                 let r = self.index.lock();
                 initiator
-                    .on_response(&r.tree, &r.keys, response)
+                    .on_response(&r.tree, &*r, response)
                     .map_err(|e| e.to_string())?
             };
             match step {

@@ -53,10 +53,19 @@ pub async fn run(config: Config) -> Result<()> {
     let generation = identity::next_generation(dir)?;
 
     let stored = open_storage(&dir.join("data"), config.durability)?;
-    let index = Arc::new(
-        MerkleIndex::build(&*stored).context("cannot index the data store for anti-entropy")?,
-    );
-    let data: Arc<dyn Storage> = Arc::new(IndexedStorage::new(stored, Arc::clone(&index)));
+    // The Merkle index costs a little on every write; without anti-entropy
+    // it is left empty and the store is used as it is.
+    let anti_entropy_on = config.anti_entropy_interval_ms > 0;
+    let index = Arc::new(if anti_entropy_on {
+        MerkleIndex::build(&*stored).context("cannot index the data store for anti-entropy")?
+    } else {
+        MerkleIndex::disabled()
+    });
+    let data: Arc<dyn Storage> = if anti_entropy_on {
+        Arc::new(IndexedStorage::new(stored, Arc::clone(&index)))
+    } else {
+        stored
+    };
     let hints = open_storage(&dir.join("hints"), config.durability)?;
     let replica = Arc::new(
         Replica::new(
@@ -175,7 +184,7 @@ pub async fn run(config: Config) -> Result<()> {
         )
         .await?;
 
-    let anti_entropy = (config.anti_entropy_interval_ms > 0).then(|| {
+    let anti_entropy = anti_entropy_on.then(|| {
         let ae = AntiEntropy {
             me: id,
             index,
