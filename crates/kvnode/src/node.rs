@@ -147,8 +147,10 @@ pub async fn run(config: Config) -> Result<()> {
         interval,
         stop.clone(),
     ));
+    let (joined_tx, joined) = watch::channel(false);
     let service = Arc::new(NodeService {
         id,
+        joined,
         index: Arc::clone(&index),
         config: config.clone(),
         coordinator,
@@ -183,6 +185,7 @@ pub async fn run(config: Config) -> Result<()> {
             interval,
         )
         .await?;
+    let _ = joined_tx.send(true);
 
     let anti_entropy = anti_entropy_on.then(|| {
         let ae = AntiEntropy {
@@ -291,8 +294,12 @@ async fn shutdown_signal() {
 }
 
 /// The node as the server sees it.
+#[derive(Clone)]
 struct NodeService {
     id: NodeId,
+    /// True once this node has its place on the ring; client requests wait
+    /// for it (peers are served from the start, since the join needs them).
+    joined: watch::Receiver<bool>,
     index: Arc<MerkleIndex>,
     config: Config,
     coordinator: Arc<Coordinator>,
@@ -304,6 +311,26 @@ struct NodeService {
 
 impl Service for NodeService {
     fn client(&self, req: Request) -> BoxFuture<'static, Response> {
+        if !*self.joined.borrow() && !matches!(req, Request::Status) {
+            let mut joined = self.joined.clone();
+            let wait = self.config.limits.request_timeout();
+            let this = self.clone();
+            return Box::pin(async move {
+                let ready = tokio::time::timeout(wait, async {
+                    // The guard is dropped at once, so this future stays Send.
+                    joined.wait_for(|j| *j).await.is_ok()
+                })
+                .await;
+                if ready != Ok(true) {
+                    return Response::Error(ErrorReply {
+                        code: ErrorCode::Unavailable,
+                        message: "this node is still joining the cluster; try another node"
+                            .to_owned(),
+                    });
+                }
+                this.client(req).await
+            });
+        }
         let coordinator = Arc::clone(&self.coordinator);
         match req {
             Request::Get { key, consistency } => Box::pin(async move {
