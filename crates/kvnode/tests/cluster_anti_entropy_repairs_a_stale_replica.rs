@@ -17,8 +17,7 @@ const KEYS: u64 = 40;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_that_missed_writes_converges_by_merkle_diff() {
-    if std::env::var_os("KV_CLUSTER_TESTS").is_none_or(|v| v != "1") {
-        eprintln!("skipped: set KV_CLUSTER_TESTS=1 (cargo xtask test-cluster) to run");
+    if !common::cluster_tests_enabled() {
         return;
     }
     let args = [

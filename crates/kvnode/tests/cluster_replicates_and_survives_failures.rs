@@ -12,12 +12,17 @@ mod common;
 use common::Cluster;
 use kv_client::{ClientError, Consistency, ErrorCode};
 
-fn enabled() -> bool {
-    let on = std::env::var_os("KV_CLUSTER_TESTS").is_some_and(|v| v == "1");
-    if !on {
-        eprintln!("skipped: set KV_CLUSTER_TESTS=1 (cargo xtask test-cluster) to run");
-    }
-    on
+fn assert_unavailable(err: ClientError) {
+    assert!(
+        matches!(
+            err,
+            ClientError::Server {
+                code: ErrorCode::Unavailable,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 }
 
 const ARGS: &[&str] = &[
@@ -37,7 +42,7 @@ const ARGS: &[&str] = &[
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_replicate_and_survive_failures() {
-    if !enabled() {
+    if !common::cluster_tests_enabled() {
         return;
     }
     let mut cluster = Cluster::start(3, ARGS).await;
@@ -71,29 +76,9 @@ async fn three_nodes_replicate_and_survive_failures() {
     // With two killed, strict mode refuses: Unavailable.
     cluster.nodes[1].kill();
     cluster.wait_alive_seen_by(0, 1).await;
-    let err = c0.put("size", "large", None).await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            ClientError::Server {
-                code: ErrorCode::Unavailable,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_unavailable(c0.put("size", "large", None).await.unwrap_err());
     // Reads that need two replicas are refused too; one replica still reads.
-    let err = c0.get("colour").await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            ClientError::Server {
-                code: ErrorCode::Unavailable,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_unavailable(c0.get("colour").await.unwrap_err());
     let one = c0.get_with("colour", Some(Consistency::One)).await.unwrap();
     assert_eq!(one.siblings, vec![bytes::Bytes::from("blue")]);
 

@@ -17,8 +17,7 @@ const KEYS: usize = 60;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sloppy_writes_survive_a_dead_home_replica_and_are_handed_back() {
-    if std::env::var_os("KV_CLUSTER_TESTS").is_none_or(|v| v != "1") {
-        eprintln!("skipped: set KV_CLUSTER_TESTS=1 (cargo xtask test-cluster) to run");
+    if !common::cluster_tests_enabled() {
         return;
     }
     let args = [

@@ -206,6 +206,16 @@ impl Cluster {
     }
 }
 
+/// Whether the slow multi-node tests should run: `KV_CLUSTER_TESTS=1`, as
+/// `cargo xtask test-cluster` sets. Says so when they are skipped.
+pub fn cluster_tests_enabled() -> bool {
+    let on = std::env::var_os("KV_CLUSTER_TESTS").is_some_and(|v| v == "1");
+    if !on {
+        eprintln!("skipped: set KV_CLUSTER_TESTS=1 (cargo xtask test-cluster) to run");
+    }
+    on
+}
+
 fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
