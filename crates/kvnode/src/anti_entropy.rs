@@ -255,11 +255,10 @@ impl AntiEntropy {
             round_trips: outcome.stats.round_trips,
             ..RoundReport::default()
         };
-        let ring = self.membership.ring();
         for diff in outcome.differences.iter().take(REPAIRS_PER_ROUND_MAX) {
             // Only keys both nodes replicate: a tree covers everything a node
             // holds, so keys of other ranges differ by design.
-            let home: Vec<NodeId> = ring.successors(&diff.key).take(self.n).collect();
+            let home = self.membership.home_replicas(&diff.key, self.n);
             if !home.contains(&self.me) || !home.contains(&peer) {
                 continue;
             }

@@ -166,6 +166,19 @@ impl Membership {
         *self.alive.write().unwrap_or_else(|e| e.into_inner()) = alive;
     }
 
+    /// `key`'s first `n` home replicas, through the ring's allocation-free
+    /// lookup. Empty (so every quorum is unavailable) only if `n` exceeds
+    /// the ring's replica bound, which configuration validation prevents.
+    pub fn home_replicas(&self, key: &[u8], n: usize) -> Vec<NodeId> {
+        match self.ring().preference_list(key, n) {
+            Ok(list) => list.to_vec(),
+            Err(e) => {
+                tracing::error!(error = %e, "no preference list");
+                Vec::new()
+            }
+        }
+    }
+
     /// The current ring.
     pub fn ring(&self) -> Arc<Ring> {
         Arc::clone(&self.ring.read().unwrap_or_else(|e| e.into_inner()))
@@ -298,7 +311,7 @@ pub struct RingPlacement(pub Arc<Membership>);
 
 impl kv_quorum::Placement for RingPlacement {
     fn preference_list(&self, key: &[u8], n: usize) -> Vec<NodeId> {
-        self.0.ring().successors(key).take(n).collect()
+        self.0.home_replicas(key, n)
     }
 
     fn fallbacks(&self, key: &[u8], n: usize) -> Box<dyn Iterator<Item = NodeId> + '_> {
