@@ -19,7 +19,9 @@
 //! the machine's cores). `--node-cpus 1` pins the nodes with taskset; on the
 //! 2-core machine every pinning tried was slower than letting the scheduler
 //! place the processes (one core: about half the throughput; generator and
-//! nodes on separate cores: about 20% less, with twice the p99).
+//! nodes on separate cores: about 20% less, with twice the p99). The nodes log
+//! at `warn` unless `KV_BENCH_NODE_LOG` gives another filter (for example
+//! `kv_storage=debug` shows each memtable flush and compaction with its time).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -147,7 +149,10 @@ fn start_node(
         ])
         .args(["--durability", &opts.durability])
         .args(["--threads", &opts.node_threads.to_string()])
-        .env("RUST_LOG", "warn")
+        .env(
+            "RUST_LOG",
+            std::env::var("KV_BENCH_NODE_LOG").unwrap_or_else(|_| "warn".to_owned()),
+        )
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
     if !seeds.is_empty() {
@@ -271,6 +276,11 @@ async fn preload(addrs: &[String], keys: u64) -> Result<(), String> {
 async fn run_load(addrs: &[String], opts: &Options, dist: Dist) -> Result<RunResult, String> {
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
+    // Latencies of the current second, for the progress line: a stall shows
+    // as one bad second rather than hiding in the run's p99.
+    let second = Arc::new(std::sync::Mutex::new(
+        Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).map_err(|e| e.to_string())?,
+    ));
     let zipf = Arc::new(Zipf::new(opts.keys));
     let mut clients = Vec::with_capacity(opts.clients);
     for c in 0..opts.clients {
@@ -282,6 +292,7 @@ async fn run_load(addrs: &[String], opts: &Options, dist: Dist) -> Result<RunRes
     for (c, client) in clients.into_iter().enumerate() {
         let stop = Arc::clone(&stop);
         let done = Arc::clone(&done);
+        let second = Arc::clone(&second);
         let zipf = Arc::clone(&zipf);
         let keys = opts.keys;
         let seed = opts.seed ^ (c as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
@@ -321,6 +332,7 @@ async fn run_load(addrs: &[String], opts: &Options, dist: Dist) -> Result<RunRes
                 match result {
                     Ok(()) => {
                         let _ = hist.record(us.max(1));
+                        let _ = lock(&second).record(us.max(1));
                     }
                     Err(e) => *errors.entry(error_kind(&e)).or_default() += 1,
                 }
@@ -335,14 +347,21 @@ async fn run_load(addrs: &[String], opts: &Options, dist: Dist) -> Result<RunRes
     while started.elapsed() < total && !tasks.is_empty() {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let now = done.load(Ordering::Relaxed);
+        let p99_ms = {
+            let mut h = lock(&second);
+            let p = h.value_at_quantile(0.99) as f64 / 1000.0;
+            h.reset();
+            p
+        };
         let frac = (started.elapsed().as_secs_f64() / total.as_secs_f64()).min(1.0);
         let filled = (frac * 30.0) as usize;
         eprint!(
-            "\r  [{}{}] {:>3.0}%  {:>9} ops/s  ",
+            "\r  [{}{}] {:>3.0}%  {:>9} ops/s  p99 {:>6.2} ms  ",
             "#".repeat(filled),
             ".".repeat(30 - filled),
             frac * 100.0,
-            now - last
+            now - last,
+            p99_ms
         );
         last = now;
         if tasks.len() < opts.clients {
@@ -370,6 +389,10 @@ async fn run_load(addrs: &[String], opts: &Options, dist: Dist) -> Result<RunRes
     })
 }
 
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A short name for a failed operation's cause.
 fn error_kind(e: &kv_client::ClientError) -> String {
     match e {
@@ -378,6 +401,28 @@ fn error_kind(e: &kv_client::ClientError) -> String {
         kv_client::ClientError::ConnectionLost { .. } => "ConnectionLost".to_owned(),
         other => other.to_string(),
     }
+}
+
+/// User and system CPU time a process has used, in clock ticks, from
+/// /proc (0 if it cannot be read).
+fn cpu_ticks(pid: u32) -> u64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0;
+    };
+    // The command name is in parentheses and may hold spaces; the fields
+    // counted here come after it: utime and stime are fields 14 and 15.
+    let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+        return 0;
+    };
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok());
+    field(14).unwrap_or(0) + field(15).unwrap_or(0)
+}
+
+/// Clock ticks per second, as /proc counts CPU time (USER_HZ: 100 on
+/// every Linux architecture the node runs on).
+fn ticks_per_second() -> f64 {
+    100.0
 }
 
 /// The CPUs a process may run on, from /proc.
@@ -442,9 +487,12 @@ fn real_main() -> Result<(), String> {
                 );
             }
             rt.block_on(wait_for_members(&addrs, count))?;
-            rt.block_on(preload(&addrs, opts.keys.min(20_000)))?;
+            rt.block_on(preload(&addrs, opts.keys))?;
             println!("{scenario} / {dist_name}:");
+            let pids: Vec<u32> = nodes.iter().map(|n| n.child.id()).collect();
+            let cpu_before: u64 = pids.iter().map(|&p| cpu_ticks(p)).sum();
             let r = rt.block_on(run_load(&addrs, &opts, dist))?;
+            let cpu_after: u64 = pids.iter().map(|&p| cpu_ticks(p)).sum();
             let ops_s = r.ops as f64 / r.elapsed.as_secs_f64();
             let p = |q: f64| r.hist.value_at_quantile(q) as f64 / 1000.0;
             let prefix = format!("{scenario}_{dist_name}");
@@ -485,11 +533,37 @@ fn real_main() -> Result<(), String> {
                 p(0.50),
                 "ms",
             );
+            // CPU the nodes spent per operation: steadier from run to run
+            // than throughput on a shared machine, so it shows what a change
+            // to the request path saves.
+            let cpu_us = cpu_after.saturating_sub(cpu_before) as f64 * 1e6 / ticks_per_second();
+            report.add(
+                &format!("{prefix}_node_cpu_us_per_op"),
+                &format!("{label}: node CPU per op"),
+                cpu_us / r.ops.max(1) as f64,
+                "us",
+            );
             report.add(
                 &format!("{prefix}_p999_ms"),
                 &format!("{label}: p99.9"),
                 p(0.999),
                 "ms",
+            );
+            // Concurrent writers on a hot key leave siblings; how many the
+            // hottest key holds after the run shows what readers pay for it.
+            let hot = rt.block_on(async {
+                let client = connect(&addrs, 0).await?;
+                client
+                    .get(key(0))
+                    .await
+                    .map(|read| read.siblings.len())
+                    .map_err(|e| e.to_string())
+            })?;
+            report.add(
+                &format!("{prefix}_hot_key_siblings"),
+                &format!("{label}: siblings of key 0 after"),
+                hot as f64,
+                "",
             );
             let error_total: u64 = r.errors.values().sum();
             if error_total > 0 {

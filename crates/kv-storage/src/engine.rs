@@ -25,7 +25,7 @@ use crate::cache::BlockCache;
 use crate::codec::Entry;
 use crate::error::LsmError;
 use crate::manifest::{self, Manifest};
-use crate::memtable::MemTable;
+use crate::memtable::{ChunkPool, MemTable};
 use crate::merge::{MemIter, MergeIter, Source};
 use crate::options::{Durability, KEY_LEN_MAX, META_LEN_MAX, Options, VALUE_LEN_MAX};
 use crate::sstable::{self, Table, TableIter, TableWriter};
@@ -139,6 +139,8 @@ struct Inner {
     dir: PathBuf,
     opts: Options,
     cache: Arc<BlockCache>,
+    /// Arena chunks of flushed memtables, for the next ones.
+    chunks: Arc<ChunkPool>,
     version: RwLock<Arc<Version>>,
     queue: Mutex<Queue>,
     queue_cv: Condvar,
@@ -281,14 +283,17 @@ impl LsmStorage {
 
         // Replay: every unflushed write goes to a table now, so that the
         // new WAL starts empty and the old segments can go.
-        let mut mem = MemTable::new(0, opts.memtable_bytes);
+        let chunks = ChunkPool::new(opts.memtable_bytes);
+        let new_memtable =
+            |wal_id| MemTable::with_pool(wal_id, opts.memtable_bytes, chunks.clone());
+        let mut mem = new_memtable(0);
         for (i, seg) in segments.iter().enumerate() {
             let path = dir.join(wal::segment_name(*seg));
             let replay = wal::replay(&path, |e| {
                 last_seq = last_seq.max(e.seq);
                 mem.apply([e]);
                 if mem.bytes() >= opts.memtable_bytes {
-                    let full = std::mem::replace(&mut mem, MemTable::new(0, opts.memtable_bytes));
+                    let full = std::mem::replace(&mut mem, new_memtable(0));
                     let id = next_file_id.fetch_add(1, Ordering::Relaxed);
                     if let Some((t, len)) = write_table(&dir, id, &opts, |w| full.write_to(w))? {
                         counters.table_bytes.fetch_add(len, Ordering::Relaxed);
@@ -337,9 +342,12 @@ impl LsmStorage {
             remove(&dir.join(wal::segment_name(*seg)))?;
         }
 
-        let active = Arc::new(MemTable::new(wal_id, opts.memtable_bytes));
+        // The replayed memtable's chunks go back to the pool for the new one.
+        drop(mem);
+        let active = Arc::new(new_memtable(wal_id));
         let inner = Arc::new(Inner {
             cache: Arc::new(BlockCache::new(opts.block_cache_bytes)),
+            chunks,
             version: RwLock::new(Arc::new(Version {
                 active: active.clone(),
                 immutables: Vec::new(),
@@ -774,13 +782,18 @@ impl Inner {
     /// Seals the active memtable and its WAL segment, starts new ones, and
     /// stalls while too many immutable memtables wait for their flush.
     fn rotate(&self, wal: &mut WalState) -> Result<(), LsmError> {
+        let started = std::time::Instant::now();
         // The old segment is whole and durable before the new one exists, so
         // only the last segment can ever end in a torn record.
         self.sync_wal(&mut wal.writer)?;
         let id = self.next_file_id.fetch_add(1, Ordering::Relaxed);
         wal.writer = WalWriter::create(&self.dir, id, self.opts.wal_preallocate_bytes())?;
         manifest::sync_dir(&self.dir)?;
-        let active = Arc::new(MemTable::new(id, self.opts.memtable_bytes));
+        let active = Arc::new(MemTable::with_pool(
+            id,
+            self.opts.memtable_bytes,
+            self.chunks.clone(),
+        ));
         wal.active = active.clone();
         self.set_version(|v| {
             let old = std::mem::replace(&mut v.active, active);
@@ -800,6 +813,7 @@ impl Inner {
             }
             bg = self.bg_cv.wait(bg).unwrap_or_else(|e| e.into_inner());
         }
+        tracing::debug!(dir = %self.dir.display(), took_ms = started.elapsed().as_millis() as u64, "memtable sealed");
         Ok(())
     }
 
@@ -865,6 +879,7 @@ impl Inner {
     }
 
     fn flush_one(&self, mem: &Arc<MemTable>) -> Result<(), LsmError> {
+        let started = std::time::Instant::now();
         let id = self.next_file_id.fetch_add(1, Ordering::Relaxed);
         let table = write_table(&self.dir, id, &self.opts, |w| mem.write_to(w))?;
         let mut m = lock(&self.manifest);
@@ -888,6 +903,7 @@ impl Inner {
         drop(m);
         self.counters.flushes.fetch_add(1, Ordering::Relaxed);
         remove(&self.dir.join(wal::segment_name(mem.wal_id())))?;
+        tracing::debug!(dir = %self.dir.display(), table = id, took_ms = started.elapsed().as_millis() as u64, "memtable flushed");
         self.bg_cv.notify_all();
         Ok(())
     }
@@ -958,6 +974,7 @@ impl Inner {
         if inputs.len() < 2 && !(inputs.len() == 1 && watermark > 0) {
             return Ok(());
         }
+        let started = std::time::Instant::now();
         let bottom = to == v.tables.len();
         let sources: Vec<Source> = inputs
             .iter()
@@ -1022,6 +1039,7 @@ impl Inner {
         });
         drop(m);
         self.counters.compactions.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(dir = %self.dir.display(), inputs = ?input_ids, took_ms = started.elapsed().as_millis() as u64, "tables compacted");
         // Readers holding an older version keep the files open; unlinking
         // only removes the names.
         for id in input_ids {

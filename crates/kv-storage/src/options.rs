@@ -35,7 +35,8 @@ pub const VALUE_LEN_MAX: usize = 16 * 1024 * 1024;
 /// Configuration of an [`LsmStorage`](crate::LsmStorage).
 ///
 /// Memory is bounded by `memtable_bytes * (1 + immutable_memtables_max)` for
-/// memtables plus `block_cache_bytes` for cached blocks, plus the in-memory
+/// memtables, plus up to `memtable_bytes` of arena chunks kept from flushed
+/// memtables for the next ones, plus `block_cache_bytes` for cached blocks, plus the in-memory
 /// index and Bloom filter of each table (about 1.3 bytes per key at the
 /// default false-positive rate, and one index entry per block).
 #[derive(Debug, Clone)]

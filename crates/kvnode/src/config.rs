@@ -24,6 +24,10 @@ pub const LISTEN_DEFAULT: &str = "127.0.0.1:7000";
 pub const WEIGHT_MAX: u32 = 16;
 /// Default anti-entropy round interval.
 pub const ANTI_ENTROPY_INTERVAL_MS_DEFAULT: u64 = 30_000;
+/// Default memtable size, the storage engine's own default.
+pub const MEMTABLE_MB_DEFAULT: usize = 64;
+/// Bound on the memtable size: a larger one would take minutes to replay.
+pub const MEMTABLE_MB_MAX: usize = 4096;
 /// Bound on worker threads.
 pub const THREADS_MAX: usize = 256;
 /// Default gossip round interval.
@@ -88,6 +92,11 @@ pub struct NodeArgs {
     /// 0 turns anti-entropy off.
     #[arg(long, env = "KVNODE_ANTI_ENTROPY_INTERVAL_MS")]
     pub anti_entropy_interval_ms: Option<u64>,
+    /// Size in MiB at which the storage engine's memtable is flushed to a
+    /// table. Larger means fewer flushes and compactions, more memory and a
+    /// longer WAL replay after a crash.
+    #[arg(long, env = "KVNODE_MEMTABLE_MB")]
+    pub memtable_mb: Option<usize>,
 }
 
 /// The TOML file: the same options, plus limits.
@@ -110,6 +119,7 @@ pub struct FileConfig {
     gossip_interval_ms: Option<u64>,
     threads: Option<usize>,
     anti_entropy_interval_ms: Option<u64>,
+    memtable_mb: Option<usize>,
     #[serde(default)]
     limits: Limits,
 }
@@ -253,6 +263,8 @@ pub struct Config {
     pub threads: usize,
     /// Anti-entropy round interval, in milliseconds; 0 is off.
     pub anti_entropy_interval_ms: u64,
+    /// Memtable size in MiB.
+    pub memtable_mb: usize,
     /// Limits.
     pub limits: Limits,
 }
@@ -322,6 +334,10 @@ impl Config {
                 .anti_entropy_interval_ms
                 .or(file.anti_entropy_interval_ms)
                 .unwrap_or(ANTI_ENTROPY_INTERVAL_MS_DEFAULT),
+            memtable_mb: args
+                .memtable_mb
+                .or(file.memtable_mb)
+                .unwrap_or(MEMTABLE_MB_DEFAULT),
             limits: file.limits,
         };
         config.validate()?;
@@ -344,6 +360,9 @@ impl Config {
         }
         if self.anti_entropy_interval_ms != 0 && self.anti_entropy_interval_ms < 100 {
             bail!("anti_entropy_interval_ms must be 0 (off) or at least 100");
+        }
+        if !(1..=MEMTABLE_MB_MAX).contains(&self.memtable_mb) {
+            bail!("memtable_mb must be between 1 and {MEMTABLE_MB_MAX}");
         }
         if !(10..=60_000).contains(&self.gossip_interval_ms) {
             bail!("gossip_interval_ms must be between 10 and 60000");
@@ -418,7 +437,7 @@ mod tests {
     #[test]
     fn flags_beat_the_file() {
         let file: FileConfig = toml::from_str(
-            "n = 5\nr = 3\nw = 3\nweight = 7\nmode = \"sloppy\"\ndurability = \"sync\"\n[limits]\nkey_len_max = 100\n",
+            "n = 5\nr = 3\nw = 3\nweight = 7\nmode = \"sloppy\"\ndurability = \"sync\"\nmemtable_mb = 16\n[limits]\nkey_len_max = 100\n",
         )
         .unwrap();
         let args = NodeArgs {
@@ -432,6 +451,7 @@ mod tests {
         assert_eq!(c.mode, Mode::Sloppy);
         assert_eq!(c.durability, Durability::Sync);
         assert_eq!(c.limits.key_len_max, 100);
+        assert_eq!(c.memtable_mb, 16);
     }
 
     #[test]
@@ -443,6 +463,12 @@ mod tests {
         };
         let err = Config::merge(&args, FileConfig::default()).unwrap_err();
         assert!(err.to_string().contains("cannot exceed n"), "{err}");
+        let args = NodeArgs {
+            memtable_mb: Some(0),
+            ..NodeArgs::default()
+        };
+        let err = Config::merge(&args, FileConfig::default()).unwrap_err();
+        assert!(err.to_string().contains("memtable_mb"), "{err}");
         assert!(toml::from_str::<FileConfig>("bogus = 1").is_err());
         assert!("periodic:0".parse::<Durability>().is_err());
         assert_eq!(

@@ -52,7 +52,7 @@ pub async fn run(config: Config) -> Result<()> {
     let id = identity::node_id(dir)?;
     let generation = identity::next_generation(dir)?;
 
-    let stored = open_storage(&dir.join("data"), config.durability)?;
+    let stored = open_storage(&dir.join("data"), config.durability, config.memtable_mb)?;
     // The Merkle index costs a little on every write; without anti-entropy
     // it is left empty and the store is used as it is.
     let anti_entropy_on = config.anti_entropy_interval_ms > 0;
@@ -66,7 +66,7 @@ pub async fn run(config: Config) -> Result<()> {
     } else {
         stored
     };
-    let hints = open_storage(&dir.join("hints"), config.durability)?;
+    let hints = open_storage(&dir.join("hints"), config.durability, config.memtable_mb)?;
     let replica = Arc::new(
         Replica::new(
             id,
@@ -216,15 +216,21 @@ pub async fn run(config: Config) -> Result<()> {
     Ok(())
 }
 
-fn open_storage(dir: &std::path::Path, durability: Durability) -> Result<Arc<dyn Storage>> {
+fn open_storage(
+    dir: &std::path::Path,
+    durability: Durability,
+    memtable_mb: usize,
+) -> Result<Arc<dyn Storage>> {
     let durability = match durability {
         Durability::Sync => kv_storage::Durability::Sync,
         Durability::Periodic(every) => kv_storage::Durability::Periodic(every),
         Durability::None => kv_storage::Durability::None,
     };
-    let storage =
-        kv_storage::LsmStorage::open(dir, kv_storage::Options::default().durability(durability))
-            .with_context(|| format!("cannot open storage in {}", dir.display()))?;
+    let options = kv_storage::Options::default()
+        .durability(durability)
+        .memtable_bytes(memtable_mb << 20);
+    let storage = kv_storage::LsmStorage::open(dir, options)
+        .with_context(|| format!("cannot open storage in {}", dir.display()))?;
     Ok(Arc::new(storage))
 }
 
