@@ -17,6 +17,10 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Default bound on siblings per key. Riak warns at 25 and refuses at 100;
 /// we refuse earlier because every read returns them all.
 pub const DEFAULT_MAX_SIBLINGS: usize = 32;
+/// Default wait before a quorum read also asks the replicas it skipped.
+/// Well above a healthy replica's answer time on one network (well under a
+/// millisecond), well below the request timeout.
+pub const DEFAULT_SPECULATE_AFTER: Duration = Duration::from_millis(20);
 /// Largest replication factor accepted: version vectors and fan-out grow
 /// with it, and nothing in a Dynamo-style store needs more.
 pub const MAX_N: usize = 16;
@@ -43,6 +47,32 @@ pub enum ReadRepair {
     Blocking,
     /// Never repair on reads.
     Off,
+}
+
+/// Which replicas a read asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReadFanout {
+    /// Ask every live home replica and answer with the first R, as Dynamo
+    /// and Riak do: a slow replica costs nothing and every read compares
+    /// every copy, at the price of N - R replica reads no answer needs.
+    All,
+    /// Ask R replicas (the coordinator's own first, the others in turn),
+    /// as Cassandra does. A replica that fails is replaced at once by one
+    /// not yet asked; if the quorum is not in after `speculate_after`, the
+    /// rest are asked too (speculative retry). Read repair covers the
+    /// replicas asked; anti-entropy covers the others.
+    Quorum {
+        /// Wait before asking the replicas skipped.
+        speculate_after: Duration,
+    },
+}
+
+impl Default for ReadFanout {
+    fn default() -> Self {
+        Self::Quorum {
+            speculate_after: DEFAULT_SPECULATE_AFTER,
+        }
+    }
 }
 
 /// How many replicas a request needs.
@@ -117,10 +147,13 @@ pub struct QuorumConfig {
     pub max_siblings: usize,
     /// Read-repair policy.
     pub read_repair: ReadRepair,
+    /// Which replicas a read asks.
+    pub read_fanout: ReadFanout,
 }
 
 impl Default for QuorumConfig {
-    /// N=3, R=2, W=2, strict, 2 s, 32 siblings, asynchronous read repair.
+    /// N=3, R=2, W=2, strict, 2 s, 32 siblings, asynchronous read repair,
+    /// reads asking R replicas with a speculative retry after 20 ms.
     fn default() -> Self {
         Self {
             n: DEFAULT_N,
@@ -130,6 +163,7 @@ impl Default for QuorumConfig {
             timeout: DEFAULT_TIMEOUT,
             max_siblings: DEFAULT_MAX_SIBLINGS,
             read_repair: ReadRepair::Async,
+            read_fanout: ReadFanout::default(),
         }
     }
 }

@@ -10,6 +10,7 @@
 //! [`ReplicaTransport`]; the node's transport short-circuits local calls.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -18,7 +19,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use kv_types::NodeId;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Mode, QuorumConfig, ReadRepair, RequestOptions};
+use crate::config::{Mode, QuorumConfig, ReadFanout, ReadRepair, RequestOptions};
 use crate::error::{QuorumError, ReplicaFailure};
 use crate::quorum::{QuorumState, QuorumTracker};
 use crate::replica::Replica;
@@ -133,6 +134,8 @@ pub struct Coordinator {
     liveness: Arc<dyn Liveness>,
     transport: Arc<dyn ReplicaTransport>,
     timer: Arc<dyn Timer>,
+    /// Reads coordinated so far, to take turns among replicas.
+    reads: AtomicUsize,
 }
 
 impl std::fmt::Debug for Coordinator {
@@ -162,6 +165,7 @@ impl Coordinator {
             liveness,
             transport,
             timer,
+            reads: AtomicUsize::new(0),
         })
     }
 
@@ -188,6 +192,29 @@ impl Coordinator {
         calls: Vec<Call>,
         tracker: &mut QuorumTracker,
         deadline: &mut BoxFuture<'static, ()>,
+        on_answer: impl FnMut(NodeId, Result<ReplicaResponse, TransportError>) -> bool,
+    ) -> Gathered {
+        Self::gather_with_spares(
+            calls,
+            std::iter::empty(),
+            None,
+            tracker,
+            deadline,
+            on_answer,
+        )
+        .await
+    }
+
+    /// [`gather`](Self::gather), with `spares` held back: each failed call
+    /// is replaced by the next spare, and when `speculate` fires every
+    /// spare left is called. The tracker counts the spares as outstanding
+    /// from the start.
+    async fn gather_with_spares(
+        calls: Vec<Call>,
+        mut spares: impl Iterator<Item = Call>,
+        mut speculate: Option<BoxFuture<'static, ()>>,
+        tracker: &mut QuorumTracker,
+        deadline: &mut BoxFuture<'static, ()>,
         mut on_answer: impl FnMut(NodeId, Result<ReplicaResponse, TransportError>) -> bool,
     ) -> Gathered {
         let mut pending: FuturesUnordered<Call> = calls.into_iter().collect();
@@ -197,17 +224,52 @@ impl Coordinator {
                 QuorumState::Impossible => return Gathered::Exhausted,
                 QuorumState::Waiting => {}
             }
-            match select(pending.next(), &mut *deadline).await {
+            let speculation = match speculate.as_mut() {
+                Some(timer) => Either::Left(timer),
+                None => Either::Right(futures::future::pending()),
+            };
+            match select(pending.next(), select(speculation, &mut *deadline)).await {
                 Either::Left((Some((node, answer)), _)) => {
                     if on_answer(node, answer) {
                         tracker.success();
                     } else {
                         tracker.failure();
+                        pending.extend(spares.next());
                     }
                 }
-                Either::Left((None, _)) => return Gathered::Exhausted,
-                Either::Right(((), _)) => return Gathered::TimedOut,
+                Either::Left((None, _)) => match spares.next() {
+                    Some(call) => pending.push(call),
+                    None => return Gathered::Exhausted,
+                },
+                Either::Right((Either::Left(((), _)), _)) => {
+                    speculate = None;
+                    pending.extend(&mut spares);
+                }
+                Either::Right((Either::Right(((), _)), _)) => return Gathered::TimedOut,
             }
+        }
+    }
+
+    /// Puts the replicas a read asks first at the front of `targets`: with
+    /// [`ReadFanout::Quorum`], this node's own replica, then the other home
+    /// replicas in turn from one read to the next, so that load and read
+    /// repair spread over all of them. Stand-ins stay last.
+    fn order_for_read(&self, targets: &mut [NodeId], home_alive: usize) {
+        if self.config.read_fanout == ReadFanout::All {
+            return;
+        }
+        let mut first = 0;
+        if let Some(i) = targets[..home_alive]
+            .iter()
+            .position(|&id| id == self.local)
+        {
+            targets[..=i].rotate_right(1);
+            first = 1;
+        }
+        let others = &mut targets[first..home_alive];
+        if others.len() > 1 {
+            let turn = self.reads.fetch_add(1, Ordering::Relaxed);
+            others.rotate_left(turn % others.len());
         }
     }
 
@@ -221,6 +283,7 @@ impl Coordinator {
             .copied()
             .filter(|&id| self.liveness.is_alive(id))
             .collect();
+        let home_alive = targets.len();
         if self.config.mode == Mode::Sloppy && targets.len() < r {
             let missing = home.len() - targets.len();
             targets.extend(
@@ -236,35 +299,52 @@ impl Coordinator {
                 alive: targets.len(),
             });
         }
+        self.order_for_read(&mut targets, home_alive);
+        let asked = match self.config.read_fanout {
+            ReadFanout::All => targets.len(),
+            ReadFanout::Quorum { .. } => r,
+        };
+        let speculate = match self.config.read_fanout {
+            ReadFanout::Quorum { speculate_after } if asked < targets.len() => {
+                Some(self.timer.sleep(speculate_after))
+            }
+            _ => None,
+        };
         let key = Bytes::copy_from_slice(key);
         let timeout = opts.timeout.unwrap_or(self.config.timeout);
         let mut deadline = self.timer.sleep(timeout);
-        let calls = targets
-            .iter()
-            .map(|&to| self.call(to, ReplicaRequest::Get { key: key.clone() }))
-            .collect();
+        let get = |&to: &NodeId| self.call(to, ReplicaRequest::Get { key: key.clone() });
+        let calls = targets[..asked].iter().map(get).collect();
+        let spares = targets[asked..].iter().map(get);
         let mut tracker = QuorumTracker::new(r, 0, targets.len());
         let mut answers: Vec<(NodeId, SiblingSet)> = Vec::with_capacity(targets.len());
         let mut failure: Option<QuorumError> = None;
-        let outcome = Self::gather(calls, &mut tracker, &mut deadline, |node, answer| {
-            match answer {
-                Ok(ReplicaResponse::Found { set }) => {
-                    answers.push((node, set));
-                    return true;
+        let outcome = Self::gather_with_spares(
+            calls,
+            spares,
+            speculate,
+            &mut tracker,
+            &mut deadline,
+            |node, answer| {
+                match answer {
+                    Ok(ReplicaResponse::Found { set }) => {
+                        answers.push((node, set));
+                        return true;
+                    }
+                    Ok(ReplicaResponse::Failed(f)) => {
+                        failure.get_or_insert(QuorumError::Replica { node, failure: f });
+                    }
+                    Ok(_) => {
+                        failure.get_or_insert(QuorumError::Protocol {
+                            node,
+                            request: "get",
+                        });
+                    }
+                    Err(_) => {}
                 }
-                Ok(ReplicaResponse::Failed(f)) => {
-                    failure.get_or_insert(QuorumError::Replica { node, failure: f });
-                }
-                Ok(_) => {
-                    failure.get_or_insert(QuorumError::Protocol {
-                        node,
-                        request: "get",
-                    });
-                }
-                Err(_) => {}
-            }
-            false
-        })
+                false
+            },
+        )
         .await;
         match outcome {
             Gathered::Reached => {}

@@ -8,7 +8,8 @@
 //! and a write that passes back the [`CausalContext`] of a read supersedes
 //! what that read saw. In [`Mode::Strict`] only home replicas count; in
 //! [`Mode::Sloppy`] healthy stand-ins take writes for dead home replicas
-//! with a hint, replayed by [`HintReplayer`]. Reads repair stale replicas.
+//! with a hint, replayed by [`HintReplayer`]. Reads ask R replicas (or all,
+//! see [`ReadFanout`]) and repair the stale ones among them.
 //!
 //! The pure parts (versions in [`version`], quorum counting in [`quorum`],
 //! the record format in [`record`]) are plain data apart from the async
@@ -29,8 +30,8 @@ mod transport;
 pub mod version;
 
 pub use config::{
-    Consistency, DEFAULT_MAX_SIBLINGS, DEFAULT_N, DEFAULT_R, DEFAULT_TIMEOUT, DEFAULT_W, MAX_N,
-    Mode, QuorumConfig, ReadRepair, RequestOptions,
+    Consistency, DEFAULT_MAX_SIBLINGS, DEFAULT_N, DEFAULT_R, DEFAULT_SPECULATE_AFTER,
+    DEFAULT_TIMEOUT, DEFAULT_W, MAX_N, Mode, QuorumConfig, ReadFanout, ReadRepair, RequestOptions,
 };
 pub use coordinator::{
     CONTEXT_BYTES_MAX, CONTEXT_FORMAT_VERSION, CausalContext, Coordinator, DEFAULT_REPLAY_BATCH,

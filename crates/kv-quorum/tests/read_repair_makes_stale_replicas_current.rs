@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Sim, b, config, home, seeds};
+use common::{Sim, b, config, home, leave_third_replica_stale, seeds};
 use kv_quorum::{Consistency, QuorumConfig, ReadRepair, RequestOptions};
 use kv_types::NodeId;
 
@@ -21,15 +21,7 @@ fn stale_then_read(seed: u64, mode: ReadRepair) -> (Sim, Vec<NodeId>) {
     let sim = Sim::new(seed, 5);
     let h = home(&sim, b"k");
     let c = sim.coordinator(h[0], coordinator_config(mode));
-    let opts = RequestOptions::default();
-    sim.put(&c, "k", "old", None, opts).unwrap();
-    sim.settle();
-    sim.crash(h[2]);
-    let got = sim.get(&c, "k", opts).unwrap();
-    sim.put(&c, "k", "new", Some(&got.context), opts).unwrap();
-    sim.settle();
-    sim.heal(h[2]);
-    assert_eq!(sim.stored(h[2], "k"), vec![b("old")]);
+    leave_third_replica_stale(&sim, &c, &h, "k");
     let got = sim
         .get(&c, "k", RequestOptions::with(Consistency::All))
         .unwrap();

@@ -2,7 +2,7 @@
 //! hints, a lost hint, a dropped repair) converge by comparing Merkle trees.
 //!
 //! Every node keeps one Merkle tree over all the keys it stores, with a
-//! bucket-ordered key index beside it ([`MerkleIndex`]), updated on every
+//! key index by bucket beside it ([`MerkleIndex`]), updated on every
 //! write through [`IndexedStorage`], which wraps the data store. A
 //! background round ([`run`]) diffs the tree against one live peer's with
 //! kv-merkle's bounded message exchange, then, for each differing key that
@@ -15,9 +15,6 @@
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-use std::collections::BTreeMap;
-use std::ops::Bound;
 
 use bytes::Bytes;
 use kv_merkle::{
@@ -37,29 +34,64 @@ pub const INDEXED_KEYS_MAX: usize = 4_000_000;
 /// next round.
 pub const REPAIRS_PER_ROUND_MAX: usize = 10_000;
 
-/// A tree and the bucket-ordered key index behind it, kept in step: the
-/// index supplies the old item hash each tree update needs, and lists a
-/// bucket's keys for the leaf stage of a diff. Keys are `Bytes` shared with
-/// the write that stored them, so indexing a write allocates only for a key
-/// seen for the first time.
+/// A tree and the key index behind it, kept in step: the index supplies
+/// the old item hash each tree update needs, and lists a bucket's keys for
+/// the leaf stage of a diff. Keys are `Bytes` shared with the write that
+/// stored them, so indexing a write allocates only for a key seen for the
+/// first time.
+///
+/// The index is one small sorted vector per bucket rather than one ordered
+/// map of every key: a write finds its key among the few of its bucket
+/// (about 1.5 at 100k keys, 60 at the 4M bound) instead of descending a
+/// tree of `(bucket, key)` pairs, each comparison of which chased a key
+/// pointer; that descent was 6% of a node's CPU under write load.
 struct Index {
     tree: MerkleTree,
-    keys: BTreeMap<(u32, Bytes), Digest>,
+    buckets: Vec<Vec<(Bytes, Digest)>>,
+    len: usize,
+}
+
+impl Index {
+    fn new() -> Self {
+        let config = TreeConfig::DEFAULT;
+        Self {
+            tree: MerkleTree::new(config),
+            buckets: vec![Vec::new(); config.buckets() as usize],
+            len: 0,
+        }
+    }
+
+    /// Sets the item hash of `key` in `bucket`; returns the one it replaced.
+    fn set(&mut self, bucket: u32, key: &Bytes, hash: Digest) -> Option<Digest> {
+        let items = &mut self.buckets[bucket as usize];
+        match items.binary_search_by(|(k, _)| k.as_ref().cmp(key.as_ref())) {
+            Ok(i) => Some(std::mem::replace(&mut items[i].1, hash)),
+            Err(i) => {
+                items.insert(i, (key.clone(), hash));
+                self.len += 1;
+                None
+            }
+        }
+    }
+
+    fn contains(&self, bucket: u32, key: &[u8]) -> bool {
+        self.buckets[bucket as usize]
+            .binary_search_by(|(k, _)| k.as_ref().cmp(key))
+            .is_ok()
+    }
 }
 
 impl LeafSource for Index {
     fn bucket_items(&self, bucket: u32, after: Option<&[u8]>) -> ItemIter<'_> {
-        let start = match after {
-            Some(k) => Bound::Excluded((bucket, Bytes::copy_from_slice(k))),
-            None => Bound::Included((bucket, Bytes::new())),
+        let items = self
+            .buckets
+            .get(bucket as usize)
+            .map_or(&[][..], Vec::as_slice);
+        let from = match after {
+            Some(a) => items.partition_point(|(k, _)| k.as_ref() <= a),
+            None => 0,
         };
-        // Buckets are below 2^24, so bucket + 1 cannot overflow.
-        let end = Bound::Excluded((bucket + 1, Bytes::new()));
-        Box::new(
-            self.keys
-                .range((start, end))
-                .map(|((_, k), h)| Ok((k.to_vec(), *h))),
-        )
+        Box::new(items[from..].iter().map(|(k, h)| Ok((k.to_vec(), *h))))
     }
 }
 
@@ -74,10 +106,7 @@ impl MerkleIndex {
     /// Builds the index from everything `storage` holds.
     pub fn build(storage: &dyn Storage) -> Result<Self, StorageError> {
         let index = Self {
-            replica: Mutex::new(Index {
-                tree: MerkleTree::new(TreeConfig::DEFAULT),
-                keys: BTreeMap::new(),
-            }),
+            replica: Mutex::new(Index::new()),
             enabled: std::sync::atomic::AtomicBool::new(true),
         };
         for item in storage.range(KeyRange::all())? {
@@ -92,7 +121,8 @@ impl MerkleIndex {
         Self {
             replica: Mutex::new(Index {
                 tree: MerkleTree::new(TreeConfig::DEFAULT),
-                keys: BTreeMap::new(),
+                buckets: Vec::new(),
+                len: 0,
             }),
             enabled: std::sync::atomic::AtomicBool::new(false),
         }
@@ -119,17 +149,16 @@ impl MerkleIndex {
         let hash = item_hash(key, &record.meta);
         let bucket = TreeConfig::DEFAULT.bucket_of(key);
         let mut ix = self.lock();
-        let at = (bucket, key.clone());
-        if ix.keys.len() >= INDEXED_KEYS_MAX && !ix.keys.contains_key(&at) {
+        if ix.len >= INDEXED_KEYS_MAX && !ix.contains(bucket, key) {
             self.enabled
                 .store(false, std::sync::atomic::Ordering::Relaxed);
             tracing::warn!(
-                keys = ix.keys.len(),
+                keys = ix.len,
                 "Merkle index is at its bound of {INDEXED_KEYS_MAX} keys; anti-entropy is off on this node"
             );
             return;
         }
-        let old = ix.keys.insert(at, hash);
+        let old = ix.set(bucket, key, hash);
         if old != Some(hash) {
             ix.tree.update(key, old, Some(hash));
         }
@@ -137,7 +166,7 @@ impl MerkleIndex {
 
     /// Number of keys indexed.
     pub fn len(&self) -> usize {
-        self.lock().keys.len()
+        self.lock().len
     }
 
     /// Whether no key is indexed.
@@ -337,5 +366,58 @@ pub async fn run(
             Ok(_) => tracing::debug!(%peer, "anti-entropy round: in sync"),
             Err(e) => tracing::debug!(%peer, error = %e, "anti-entropy round failed"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kv_merkle::MemLeafSource;
+
+    use super::*;
+
+    /// The per-bucket index lists exactly what kv-merkle's reference source
+    /// lists, in the same order, with the same resumption after a key, and
+    /// its tree has the same root.
+    #[test]
+    fn the_bucket_index_agrees_with_the_reference_source() {
+        let index = MerkleIndex::build(&kv_types::MemStorage::new()).unwrap();
+        let mut reference = MemLeafSource::new(TreeConfig::DEFAULT);
+        // Keys in a scrambled order, each written twice with a new state.
+        for round in 0..2u8 {
+            for i in 0..5_000u32 {
+                let k = i * 7_919 % 5_000; // 7919 is prime to 5000: a permutation
+                let key = Bytes::from(format!("key-{k}"));
+                let record = Record::value(Bytes::from_static(b"v"), Bytes::from(vec![round]));
+                index.record(&key, &record);
+                reference.set(&key, Some(item_hash(&key, &record.meta)));
+            }
+        }
+        let ix = index.lock();
+        assert_eq!(ix.len, 5_000);
+        let mut tree = MerkleTree::new(TreeConfig::DEFAULT);
+        for (key, hash) in reference.iter() {
+            tree.update(key, None, Some(hash));
+        }
+        assert_eq!(ix.tree.root(), tree.root());
+        let items = |source: &dyn LeafSource, bucket, after: Option<&[u8]>| {
+            source
+                .bucket_items(bucket, after)
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap()
+        };
+        let mut checked = 0;
+        for bucket in 0..TreeConfig::DEFAULT.buckets() {
+            let all = items(&*ix, bucket, None);
+            assert_eq!(all, items(&reference, bucket, None), "bucket {bucket}");
+            if let Some((first, _)) = all.first() {
+                assert_eq!(
+                    items(&*ix, bucket, Some(first)),
+                    items(&reference, bucket, Some(first)),
+                    "bucket {bucket} after its first key"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 1_000, "only {checked} buckets held keys");
     }
 }

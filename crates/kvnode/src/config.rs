@@ -26,6 +26,8 @@ pub const WEIGHT_MAX: u32 = 16;
 pub const ANTI_ENTROPY_INTERVAL_MS_DEFAULT: u64 = 30_000;
 /// Default memtable size, the storage engine's own default.
 pub const MEMTABLE_MB_DEFAULT: usize = 64;
+/// Default wait before a quorum read asks the replicas it skipped.
+pub const SPECULATIVE_RETRY_MS_DEFAULT: u64 = 20;
 /// Bound on the memtable size: a larger one would take minutes to replay.
 pub const MEMTABLE_MB_MAX: usize = 4096;
 /// Bound on worker threads.
@@ -97,6 +99,14 @@ pub struct NodeArgs {
     /// longer WAL replay after a crash.
     #[arg(long, env = "KVNODE_MEMTABLE_MB")]
     pub memtable_mb: Option<usize>,
+    /// Which replicas a read asks: `quorum` (R of them, more only when one
+    /// fails or is slow) or `all` (every live home replica).
+    #[arg(long, env = "KVNODE_READ_FANOUT")]
+    pub read_fanout: Option<ReadFanout>,
+    /// With `read_fanout = quorum`, milliseconds before a read that has not
+    /// reached R answers also asks the replicas it skipped.
+    #[arg(long, env = "KVNODE_SPECULATIVE_RETRY_MS")]
+    pub speculative_retry_ms: Option<u64>,
 }
 
 /// The TOML file: the same options, plus limits.
@@ -120,6 +130,8 @@ pub struct FileConfig {
     threads: Option<usize>,
     anti_entropy_interval_ms: Option<u64>,
     memtable_mb: Option<usize>,
+    read_fanout: Option<ReadFanout>,
+    speculative_retry_ms: Option<u64>,
     #[serde(default)]
     limits: Limits,
 }
@@ -132,6 +144,17 @@ pub enum Mode {
     Strict,
     /// Fall back to the next healthy nodes, with hints.
     Sloppy,
+}
+
+/// Which replicas a read asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadFanout {
+    /// R replicas, the local one first; the others only when one of them
+    /// fails or is slower than `speculative_retry_ms` (Cassandra's way).
+    Quorum,
+    /// Every live home replica, answering with the first R (Dynamo's way).
+    All,
 }
 
 /// When a write reaches the disk.
@@ -265,6 +288,10 @@ pub struct Config {
     pub anti_entropy_interval_ms: u64,
     /// Memtable size in MiB.
     pub memtable_mb: usize,
+    /// Which replicas a read asks.
+    pub read_fanout: ReadFanout,
+    /// Wait before a quorum read asks the replicas it skipped.
+    pub speculative_retry_ms: u64,
     /// Limits.
     pub limits: Limits,
 }
@@ -338,6 +365,14 @@ impl Config {
                 .memtable_mb
                 .or(file.memtable_mb)
                 .unwrap_or(MEMTABLE_MB_DEFAULT),
+            read_fanout: args
+                .read_fanout
+                .or(file.read_fanout)
+                .unwrap_or(ReadFanout::Quorum),
+            speculative_retry_ms: args
+                .speculative_retry_ms
+                .or(file.speculative_retry_ms)
+                .unwrap_or(SPECULATIVE_RETRY_MS_DEFAULT),
             limits: file.limits,
         };
         config.validate()?;
@@ -360,6 +395,14 @@ impl Config {
         }
         if self.anti_entropy_interval_ms != 0 && self.anti_entropy_interval_ms < 100 {
             bail!("anti_entropy_interval_ms must be 0 (off) or at least 100");
+        }
+        if self.speculative_retry_ms == 0
+            || self.speculative_retry_ms >= self.limits.request_timeout_ms
+        {
+            bail!(
+                "speculative_retry_ms must be at least 1 and below request_timeout_ms ({})",
+                self.limits.request_timeout_ms
+            );
         }
         if !(1..=MEMTABLE_MB_MAX).contains(&self.memtable_mb) {
             bail!("memtable_mb must be between 1 and {MEMTABLE_MB_MAX}");
@@ -437,7 +480,7 @@ mod tests {
     #[test]
     fn flags_beat_the_file() {
         let file: FileConfig = toml::from_str(
-            "n = 5\nr = 3\nw = 3\nweight = 7\nmode = \"sloppy\"\ndurability = \"sync\"\nmemtable_mb = 16\n[limits]\nkey_len_max = 100\n",
+            "n = 5\nr = 3\nw = 3\nweight = 7\nmode = \"sloppy\"\ndurability = \"sync\"\nmemtable_mb = 16\nread_fanout = \"all\"\nspeculative_retry_ms = 5\n[limits]\nkey_len_max = 100\n",
         )
         .unwrap();
         let args = NodeArgs {
@@ -452,6 +495,8 @@ mod tests {
         assert_eq!(c.durability, Durability::Sync);
         assert_eq!(c.limits.key_len_max, 100);
         assert_eq!(c.memtable_mb, 16);
+        assert_eq!(c.read_fanout, ReadFanout::All);
+        assert_eq!(c.speculative_retry_ms, 5);
     }
 
     #[test]

@@ -32,7 +32,7 @@ use kv_wire::client::{
 use kv_wire::peer::{PeerRequest, PeerResponse};
 
 use crate::anti_entropy::{self, AntiEntropy, IndexedStorage, MerkleIndex};
-use crate::config::{Config, Durability, Mode};
+use crate::config::{Config, Durability, Mode, ReadFanout};
 use crate::identity;
 use crate::membership::{GossipLiveness, Membership, RingPlacement};
 use crate::server::{self, Service};
@@ -121,6 +121,12 @@ pub async fn run(config: Config) -> Result<()> {
         },
         timeout: config.limits.request_timeout(),
         read_repair: ReadRepair::Async,
+        read_fanout: match config.read_fanout {
+            ReadFanout::Quorum => kv_quorum::ReadFanout::Quorum {
+                speculate_after: Duration::from_millis(config.speculative_retry_ms),
+            },
+            ReadFanout::All => kv_quorum::ReadFanout::All,
+        },
         ..QuorumConfig::default()
     };
     let link_for_repair = Arc::clone(&link);

@@ -140,6 +140,11 @@ impl Sim {
         self.lock().replicas[&id].clone()
     }
 
+    /// Requests replicas have handled so far.
+    pub fn delivered(&self) -> u64 {
+        self.lock().delivered
+    }
+
     pub fn now_ms(&self) -> u64 {
         self.lock().now_ms
     }
@@ -353,6 +358,25 @@ pub fn config() -> QuorumConfig {
         timeout: Duration::from_millis(100),
         ..QuorumConfig::default()
     }
+}
+
+/// Writes "old" then "new" to `key` through `c` while `home[2]` is down, so
+/// that once it is back it holds only "old".
+pub fn leave_third_replica_stale(sim: &Sim, c: &Coordinator, home: &[NodeId], key: &str) {
+    let opts = RequestOptions::default();
+    sim.put(c, key, "old", None, opts).unwrap();
+    sim.settle();
+    sim.crash(home[2]);
+    let got = sim.get(c, key, opts).unwrap();
+    sim.put(c, key, "new", Some(&got.context), opts).unwrap();
+    sim.settle();
+    sim.heal(home[2]);
+    assert_eq!(
+        sim.stored(home[2], key),
+        vec![b("old")],
+        "seed {}",
+        sim.seed
+    );
 }
 
 /// Home replicas of `key` in the simulation.
