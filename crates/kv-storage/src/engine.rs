@@ -165,6 +165,9 @@ struct Inner {
 pub struct LsmStorage {
     inner: Arc<Inner>,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// The directory's `LOCK` file, locked while this engine lives: two
+    /// engines appending to one WAL would corrupt it.
+    _lock: std::fs::File,
 }
 
 impl std::fmt::Debug for LsmStorage {
@@ -196,6 +199,28 @@ fn classify(name: &str) -> Option<FileKind> {
         "wal" => Some(FileKind::Wal(id)),
         "sst" => Some(FileKind::Table(id)),
         _ => None,
+    }
+}
+
+/// Name of the file an engine locks in its directory.
+pub(crate) const LOCK_FILE: &str = "LOCK";
+
+/// Opens and locks `dir`'s `LOCK` file (an advisory `flock`, released when
+/// the file closes, so a crashed process leaves no stale lock behind).
+fn lock_dir(dir: &Path) -> Result<std::fs::File, LsmError> {
+    let path = dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| LsmError::io("open", &path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(LsmError::Locked {
+            dir: dir.to_owned(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(LsmError::io("lock", &path, e)),
     }
 }
 
@@ -243,6 +268,7 @@ impl LsmStorage {
         opts.validate()?;
         let dir = dir.as_ref().to_owned();
         std::fs::create_dir_all(&dir).map_err(|e| LsmError::io("create directory", &dir, e))?;
+        let lock = lock_dir(&dir)?;
         let mut m = Manifest::load(&dir)?.unwrap_or(Manifest {
             next_file_id: 1,
             ..Manifest::default()
@@ -405,6 +431,7 @@ impl LsmStorage {
         Ok(Self {
             inner,
             threads: Mutex::new(threads),
+            _lock: lock,
         })
     }
 

@@ -84,6 +84,13 @@ pub enum LsmError {
         /// Why the engine stopped, when it stopped on a failure.
         reason: Option<String>,
     },
+    /// Another process (or another engine in this one) has the directory
+    /// open.
+    #[error("{} is in use: another engine holds its LOCK file", dir.display())]
+    Locked {
+        /// The directory.
+        dir: PathBuf,
+    },
     /// An option is out of its allowed range.
     #[error("invalid option {name}: {detail}")]
     InvalidOption {

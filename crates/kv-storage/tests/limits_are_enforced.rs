@@ -85,3 +85,20 @@ fn compaction_keeps_the_table_count_within_tables_max() {
     assert!(s.compactions > 0);
     assert_eq!(db.get(&key(11 * 1000 + 7)).unwrap(), Some(value(7, 11)));
 }
+
+#[test]
+fn a_directory_is_open_in_one_engine_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = LsmStorage::open(dir.path(), small_options()).unwrap();
+    db.put(key(1), value(1, 1)).unwrap();
+    match LsmStorage::open(dir.path(), small_options()) {
+        Err(LsmError::Locked { dir: locked }) => assert_eq!(locked, dir.path()),
+        other => panic!("a second engine opened the directory: {other:?}"),
+    }
+    // The first engine is unharmed, and the directory opens again once it
+    // is gone.
+    assert_eq!(db.get(&key(1)).unwrap(), Some(value(1, 1)));
+    drop(db);
+    let again = LsmStorage::open(dir.path(), small_options()).unwrap();
+    assert_eq!(again.get(&key(1)).unwrap(), Some(value(1, 1)));
+}

@@ -1,6 +1,8 @@
-//! The node's identity in its data directory: its id and its generation.
+//! The node's identity in its data directory: its id and its generation,
+//! and the lock that keeps a second node off the directory.
 //!
 //! ```text
+//! <data_dir>/LOCK         empty; flock'ed while a node runs
 //! <data_dir>/node_id      16 hex digits and a newline; written once
 //! <data_dir>/generation   a decimal counter and a newline; +1 every start
 //! ```
@@ -17,6 +19,32 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use kv_types::NodeId;
+
+/// Locks `dir` for this process, or says which directory is taken. The lock
+/// is an advisory `flock` on `<dir>/LOCK`, held as long as the returned file
+/// is open; the kernel drops it when the process dies, so a crash leaves no
+/// stale lock. Two nodes on one directory would share an id and interleave
+/// their WALs.
+pub fn lock(dir: &Path) -> Result<fs::File> {
+    let path = dir.join("LOCK");
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => bail!(
+            "data directory {} is in use by another kvnode (its LOCK is held); \
+             give each node its own --data-dir",
+            dir.display()
+        ),
+        Err(fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+}
 
 /// Reads the node id from `dir`, or chooses and persists one.
 pub fn node_id(dir: &Path) -> Result<NodeId> {

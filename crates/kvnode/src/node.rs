@@ -49,6 +49,7 @@ pub async fn run(config: Config) -> Result<()> {
     let dir = &config.data_dir;
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    let _lock = identity::lock(dir)?;
     let id = identity::node_id(dir)?;
     let generation = identity::next_generation(dir)?;
 

@@ -1,6 +1,6 @@
 //! Limits that bound what one client costs a node (connections, idle time),
-//! client failover, and a graceful shutdown that keeps every acknowledged
-//! write.
+//! client failover, a graceful shutdown that keeps every acknowledged
+//! write, and the lock that keeps a second node off a data directory.
 
 #![allow(clippy::unwrap_used)]
 
@@ -141,4 +141,37 @@ async fn sigterm_shuts_down_cleanly_and_keeps_acknowledged_writes() {
             "key-{i}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_second_node_on_the_same_data_directory_is_refused() {
+    let node = node_with("", &[]);
+    let client = node.client().await;
+    client.put("k", "v", None).await.unwrap();
+    let mut second = std::process::Command::new(env!("CARGO_BIN_EXE_kvnode"))
+        .arg("serve")
+        .args(["--data-dir", &node.dir.join("data").display().to_string()])
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = second.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = second.kill();
+            panic!("a second node on a used data directory kept running");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success(), "exit status {status}");
+    assert!(stderr.contains("is in use by another kvnode"), "{stderr}");
+    // The first node serves on, its data untouched.
+    let read = client.get("k").await.unwrap();
+    assert_eq!(read.siblings, vec![bytes::Bytes::from("v")]);
 }
