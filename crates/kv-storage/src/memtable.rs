@@ -1,11 +1,7 @@
 //! The memtable: the newest writes, ordered, in memory.
 //!
-//! A hash index from key to an 8-byte slot for point reads and overwrites,
-//! and an ordered set of the keys for flushes and scans, behind a `RwLock`,
-//! with the records themselves packed in an arena of 1 MiB chunks. A read
-//! or an overwrite is one hash lookup; only a key new to the memtable also
-//! descends the ordered set. (With the ordered map alone, searching it was
-//! the largest cost of a node's reads at 100k keys.) Only the write
+//! A `BTreeMap` from key to an 8-byte slot, behind a `RwLock`, with the
+//! records themselves packed in an arena of 1 MiB chunks. Only the write
 //! leader inserts (one batch at a time, see `engine`), so the write lock is
 //! uncontended by writers and readers share the read lock. Reads copy the
 //! value out (about 100 bytes in the common case), so nothing a reader holds
@@ -34,8 +30,8 @@
 //! already resident. The pool keeps at most one memtable budget.
 
 use std::borrow::Borrow;
-use std::collections::hash_map;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeMap;
+use std::collections::btree_map;
 use std::ops::Bound;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -94,13 +90,6 @@ impl MemKey {
     }
 }
 
-/// Hashes as the key's bytes do, so that lookups by `&[u8]` find it.
-impl std::hash::Hash for MemKey {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.as_slice().hash(state);
-    }
-}
-
 impl Borrow<[u8]> for MemKey {
     fn borrow(&self) -> &[u8] {
         self.as_slice()
@@ -133,11 +122,9 @@ impl std::fmt::Debug for MemKey {
     }
 }
 
-/// Bytes charged per key for its place in the index and the ordered set: a
-/// 32-byte key and an 8-byte slot in a hash table between half and
-/// seven-eighths full, and the key again in B-tree nodes about two-thirds
-/// full on random inserts.
-pub(crate) const SLOT_OVERHEAD_BYTES: usize = 120;
+/// Bytes charged per key for its map slot: a 40-byte key and an 8-byte
+/// slot, in B-tree nodes about two-thirds full on random inserts.
+pub(crate) const SLOT_OVERHEAD_BYTES: usize = 80;
 /// Largest arena chunk; a larger record gets a chunk of its own. Small
 /// memtables use chunks of a sixteenth of their budget.
 const CHUNK_BYTES: usize = 1 << 20;
@@ -150,13 +137,6 @@ const KIND_TOMBSTONE: u8 = 1;
 struct Slot {
     chunk: u32,
     offset: u32,
-}
-
-impl Tables {
-    /// The slot of a key of the ordered set; the index holds every one.
-    fn slot(&self, key: &MemKey) -> Slot {
-        self.index[key]
-    }
 }
 
 /// Arena chunks of flushed memtables, kept for the next ones.
@@ -213,10 +193,7 @@ impl ChunkPool {
 
 #[derive(Debug)]
 struct Tables {
-    /// Each key's newest record.
-    index: HashMap<MemKey, Slot, foldhash::fast::RandomState>,
-    /// The same keys, in order.
-    order: BTreeSet<MemKey>,
+    map: BTreeMap<MemKey, Slot>,
     arena: Arena,
 }
 
@@ -351,10 +328,7 @@ impl MemTable {
     pub(crate) fn with_pool(wal_id: u64, budget_bytes: usize, pool: Arc<ChunkPool>) -> Self {
         Self {
             tables: RwLock::new(Tables {
-                // Seeded per memtable, so clients cannot choose keys that
-                // collide.
-                index: HashMap::with_hasher(foldhash::fast::RandomState::default()),
-                order: BTreeSet::new(),
+                map: BTreeMap::new(),
                 arena: Arena {
                     chunks: Vec::new(),
                     chunk_bytes: chunk_bytes(budget_bytes),
@@ -378,12 +352,12 @@ impl MemTable {
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.read().index.is_empty()
+        self.read().map.is_empty()
     }
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.read().index.len()
+        self.read().map.len()
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Tables> {
@@ -397,17 +371,12 @@ impl MemTable {
     /// replaces a newer one.
     pub(crate) fn apply(&self, batch: impl IntoIterator<Item = Entry>) {
         let mut t = self.tables.write().unwrap_or_else(|e| e.into_inner());
-        let Tables {
-            index,
-            order,
-            arena,
-        } = &mut *t;
+        let Tables { map, arena } = &mut *t;
         let mut added = 0usize;
         for e in batch {
-            // An overwrite is one hash lookup; only a new key also goes into
-            // the ordered set.
-            match index.entry(MemKey::new(e.key)) {
-                hash_map::Entry::Occupied(mut o) => {
+            // One descent of the tree per entry, whether it is new or not.
+            match map.entry(MemKey::new(e.key)) {
+                btree_map::Entry::Occupied(mut o) => {
                     if arena.record(*o.get()).seq > e.seq {
                         continue;
                     }
@@ -417,7 +386,7 @@ impl MemTable {
                     added += allocated;
                     *o.get_mut() = slot;
                 }
-                hash_map::Entry::Vacant(v) => {
+                btree_map::Entry::Vacant(v) => {
                     let (slot, allocated) = arena.push(e.seq, &e.record);
                     added += allocated
                         + SLOT_OVERHEAD_BYTES
@@ -425,7 +394,6 @@ impl MemTable {
                             MemKey::Shared(b) => b.len(),
                             MemKey::Inline { .. } => 0,
                         };
-                    order.insert(v.key().clone());
                     v.insert(slot);
                 }
             }
@@ -436,7 +404,7 @@ impl MemTable {
     /// The newest version of `key` held here.
     pub(crate) fn get(&self, key: &[u8]) -> Option<(u64, Record)> {
         let t = self.read();
-        let slot = *t.index.get(key)?;
+        let slot = *t.map.get(key)?;
         let r = t.arena.record(slot);
         Some((r.seq, r.to_record()))
     }
@@ -448,11 +416,11 @@ impl MemTable {
         if range_is_empty(&bounds) {
             return Vec::new();
         }
-        t.order
+        t.map
             .range::<[u8], _>(bounds)
             .take(limit)
-            .map(|k| {
-                let r = t.arena.record(t.slot(k));
+            .map(|(k, slot)| {
+                let r = t.arena.record(*slot);
                 Entry {
                     key: k.to_bytes(),
                     seq: r.seq,
@@ -466,8 +434,8 @@ impl MemTable {
     /// to flush an immutable memtable, which no writer touches any more).
     pub(crate) fn write_to(&self, w: &mut TableWriter) -> Result<(), LsmError> {
         let t = self.read();
-        for k in &t.order {
-            let r = t.arena.record(t.slot(k));
+        for (k, slot) in &t.map {
+            let r = t.arena.record(*slot);
             w.add_parts(k.as_slice(), r.seq, r.value, r.meta)?;
         }
         Ok(())
