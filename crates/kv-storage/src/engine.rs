@@ -998,7 +998,9 @@ impl Inner {
             .get(from..to)
             .map(<[_]>::to_vec)
             .unwrap_or_default();
-        if inputs.len() < 2 && !(inputs.len() == 1 && watermark > 0) {
+        // One table alone is rewritten only to drop tombstones.
+        let drops_tombstones = watermark > 0 || self.opts.drop_bare_tombstones;
+        if inputs.len() < 2 && !(inputs.len() == 1 && drops_tombstones) {
             return Ok(());
         }
         let started = std::time::Instant::now();
@@ -1013,9 +1015,14 @@ impl Inner {
                 )) as Source
             })
             .collect();
-        let merged = MergeIter::new(sources, Bound::Unbounded).filter(
-            |r| !matches!(r, Ok(e) if bottom && e.record.is_tombstone() && e.seq <= watermark),
-        );
+        let drop_bare = self.opts.drop_bare_tombstones;
+        let dropped = |e: &Entry| {
+            bottom
+                && e.record.is_tombstone()
+                && (e.seq <= watermark || (drop_bare && e.record.meta.is_empty()))
+        };
+        let merged =
+            MergeIter::new(sources, Bound::Unbounded).filter(|r| !matches!(r, Ok(e) if dropped(e)));
         let id = self.next_file_id.fetch_add(1, Ordering::Relaxed);
         let out = write_table(&self.dir, id, &self.opts, |w| {
             for e in merged {

@@ -67,6 +67,13 @@ pub struct Options {
     pub wal_buffer_bytes: usize,
     /// Whether background compaction runs. Default: true.
     pub background_compaction: bool,
+    /// Whether a compaction that reaches the oldest table drops tombstones
+    /// with empty metadata whatever the watermark. Such a tombstone carries
+    /// nothing; at the bottom it shadows nothing either. For stores whose
+    /// deletes need no record once applied, like a node's hint store, whose
+    /// delivered hints would otherwise leave a marker each for good.
+    /// Default: false (tombstones wait for the watermark).
+    pub drop_bare_tombstones: bool,
 }
 
 impl Default for Options {
@@ -82,6 +89,7 @@ impl Default for Options {
             tables_max: 24,
             wal_buffer_bytes: 256 * 1024,
             background_compaction: true,
+            drop_bare_tombstones: false,
         }
     }
 }
@@ -114,6 +122,13 @@ impl Options {
     /// These options with background compaction on or off.
     pub fn background_compaction(mut self, on: bool) -> Self {
         self.background_compaction = on;
+        self
+    }
+
+    /// These options with bare tombstones dropped at the bottom or not
+    /// (see [`Options::drop_bare_tombstones`]).
+    pub fn drop_bare_tombstones(mut self, on: bool) -> Self {
+        self.drop_bare_tombstones = on;
         self
     }
 

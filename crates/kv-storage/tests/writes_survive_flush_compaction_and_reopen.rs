@@ -63,6 +63,44 @@ fn writes_read_back_across_flushes_compactions_and_reopen() {
 }
 
 #[test]
+fn bare_tombstones_go_at_the_bottom_when_asked_and_others_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path(), small_options().drop_bare_tombstones(true));
+    for i in 0..100 {
+        db.put(key(i), value(i, 1)).unwrap();
+    }
+    for i in 0..50 {
+        // Even keys get a bare tombstone, odd ones a tombstone with metadata.
+        let meta = if i % 2 == 0 {
+            Bytes::new()
+        } else {
+            Bytes::from_static(b"ctx")
+        };
+        db.delete(key(i), meta).unwrap();
+    }
+    db.compact(0).unwrap();
+    assert_eq!(db.get(&key(0)).unwrap(), None, "bare tombstone kept");
+    assert_eq!(
+        db.get(&key(1)).unwrap(),
+        Some(Record::tombstone(Bytes::from_static(b"ctx"))),
+        "a tombstone with metadata waits for the watermark"
+    );
+    assert_eq!(db.get(&key(50)).unwrap(), Some(value(50, 1)));
+    assert_eq!(db.scan(KeyRange::all()).count(), 75);
+
+    // Without the option, bare tombstones wait for the watermark too.
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path(), small_options());
+    db.put(key(0), value(0, 1)).unwrap();
+    db.delete(key(0), Bytes::new()).unwrap();
+    db.compact(0).unwrap();
+    assert_eq!(
+        db.get(&key(0)).unwrap(),
+        Some(Record::tombstone(Bytes::new()))
+    );
+}
+
+#[test]
 fn usable_as_a_shared_trait_object_with_concurrent_writers() {
     let dir = tempfile::tempdir().unwrap();
     let db: Arc<dyn Storage> = Arc::new(LsmStorage::open(dir.path(), small_options()).unwrap());

@@ -53,7 +53,12 @@ pub async fn run(config: Config) -> Result<()> {
     let id = identity::node_id(dir)?;
     let generation = identity::next_generation(dir)?;
 
-    let stored = open_storage(&dir.join("data"), config.durability, config.memtable_mb)?;
+    let stored = open_storage(
+        &dir.join("data"),
+        config.durability,
+        config.memtable_mb,
+        false,
+    )?;
     // The Merkle index costs a little on every write; without anti-entropy
     // it is left empty and the store is used as it is.
     let anti_entropy_on = config.anti_entropy_interval_ms > 0;
@@ -67,7 +72,15 @@ pub async fn run(config: Config) -> Result<()> {
     } else {
         stored
     };
-    let hints = open_storage(&dir.join("hints"), config.durability, config.memtable_mb)?;
+    // A delivered hint leaves a removal marker (a tombstone without
+    // metadata) that nothing needs once it reaches the oldest table.
+    let hint_store = open_storage(
+        &dir.join("hints"),
+        config.durability,
+        config.memtable_mb,
+        true,
+    )?;
+    let hints: Arc<dyn Storage> = hint_store.clone();
     let replica = Arc::new(
         Replica::new(
             id,
@@ -151,6 +164,7 @@ pub async fn run(config: Config) -> Result<()> {
     let gossip_task = tokio::spawn(gossip_loop(
         Arc::clone(&membership),
         Arc::clone(&replayer),
+        HintHousekeeping::new(hint_store, Arc::clone(&replica)),
         interval,
         stop.clone(),
     ));
@@ -227,7 +241,8 @@ fn open_storage(
     dir: &std::path::Path,
     durability: Durability,
     memtable_mb: usize,
-) -> Result<Arc<dyn Storage>> {
+    drop_bare_tombstones: bool,
+) -> Result<Arc<kv_storage::LsmStorage>> {
     let durability = match durability {
         Durability::Sync => kv_storage::Durability::Sync,
         Durability::Periodic(every) => kv_storage::Durability::Periodic(every),
@@ -235,16 +250,55 @@ fn open_storage(
     };
     let options = kv_storage::Options::default()
         .durability(durability)
-        .memtable_bytes(memtable_mb << 20);
+        .memtable_bytes(memtable_mb << 20)
+        .drop_bare_tombstones(drop_bare_tombstones);
     let storage = kv_storage::LsmStorage::open(dir, options)
         .with_context(|| format!("cannot open storage in {}", dir.display()))?;
     Ok(Arc::new(storage))
+}
+
+/// Clears the hint store of the markers delivered hints leave: once every
+/// hint is delivered, a full compaction of the (then small) store drops
+/// them all, so replays stop scanning past them.
+struct HintHousekeeping {
+    store: Arc<kv_storage::LsmStorage>,
+    replica: Arc<Replica>,
+    /// Hints delivered as of the last compaction.
+    delivered_then: u64,
+}
+
+impl HintHousekeeping {
+    fn new(store: Arc<kv_storage::LsmStorage>, replica: Arc<Replica>) -> Self {
+        Self {
+            store,
+            replica,
+            delivered_then: 0,
+        }
+    }
+
+    async fn tidy(&mut self) {
+        let stats = self.replica.hints().stats();
+        if stats.count > 0 || stats.delivered_total == self.delivered_then {
+            return;
+        }
+        self.delivered_then = stats.delivered_total;
+        let store = Arc::clone(&self.store);
+        match tokio::task::spawn_blocking(move || store.compact(0)).await {
+            Ok(Ok(())) => tracing::info!(
+                delivered = stats.delivered_total,
+                "every hint delivered; hint store compacted"
+            ),
+            Ok(Err(e)) => tracing::warn!(error = %e, "hint store compaction failed"),
+            Err(e) => tracing::warn!(error = %e, "hint store compaction did not finish"),
+        }
+    }
 }
 
 /// Gossip rounds, and hint replay when owners come back.
 async fn gossip_loop(
     membership: Arc<Membership>,
     replayer: Arc<HintReplayer>,
+    mut housekeeping: HintHousekeeping,
     interval: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -263,6 +317,7 @@ async fn gossip_loop(
                 if let Err(e) = replayer.replay_alive(&liveness).await {
                     tracing::warn!(error = %e, "hint replay failed");
                 }
+                housekeeping.tidy().await;
             }
             () = crate::server::stopped(&mut stop) => return,
         }

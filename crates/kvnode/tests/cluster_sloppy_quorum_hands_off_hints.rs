@@ -1,6 +1,7 @@
 //! Sloppy quorum through real `kvnode` processes: with a home replica down,
 //! writes still reach W nodes (a stand-in takes a hint), and once the home
-//! replica is back the hints are handed to it.
+//! replica is back the hints are handed to it, and the stand-ins clear
+//! their emptied hint stores.
 //!
 //! Runs only when `KV_CLUSTER_TESTS=1` (as `cargo xtask test-cluster` sets).
 
@@ -54,12 +55,16 @@ async fn sloppy_writes_survive_a_dead_home_replica_and_are_handed_back() {
     cluster.wait_alive(4).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut held_before = 0;
+    let mut delivered_by = Vec::new();
     for i in 0..3 {
         let client = cluster.nodes[i].client().await;
         loop {
             let status = client.status().await.unwrap();
             if status.hints_pending == 0 {
                 held_before += status.hints_delivered_total;
+                if status.hints_delivered_total > 0 {
+                    delivered_by.push(i);
+                }
                 break;
             }
             assert!(
@@ -71,6 +76,18 @@ async fn sloppy_writes_survive_a_dead_home_replica_and_are_handed_back() {
         }
     }
     assert!(held_before > 0, "no stand-in took a hint for the dead node");
+    // With every hint delivered, a stand-in compacts its hint store, which
+    // drops the removal markers the deliveries left.
+    for &i in &delivered_by {
+        while !cluster.nodes[i].log().contains("hint store compacted") {
+            assert!(
+                Instant::now() < deadline,
+                "node {i} never compacted its emptied hint store; log:\n{}",
+                cluster.nodes[i].log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
 
     // Alone, the restarted node answers from its own replica (R=1) for the
     // keys it is home to; every one of those must hold the value.
