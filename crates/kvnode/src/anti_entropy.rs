@@ -329,7 +329,16 @@ impl AntiEntropy {
     }
 }
 
+/// Pause between rounds while catching up.
+pub const CATCH_UP_PAUSE: Duration = Duration::from_millis(100);
+
 /// Runs a round against each live peer in turn, one every `interval`.
+///
+/// Catching up does not wait for the interval: the first rounds after the
+/// start (a node that just joined, or came back after a long absence, has
+/// the most to fetch) and every round after one that repaired something go
+/// through all peers back to back, so a new node gets its share of the data
+/// at once rather than one peer per interval.
 pub async fn run(
     ae: AntiEntropy,
     interval: Duration,
@@ -338,10 +347,24 @@ pub async fn run(
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut turn = 0usize;
+    // Rounds still to run back to back; `None` until the first round sizes
+    // the first full cycle.
+    let mut quick: Option<usize> = None;
     loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            () = crate::server::stopped(&mut stop) => return,
+        match quick {
+            Some(left) if left > 0 => {
+                quick = Some(left - 1);
+                tokio::select! {
+                    () = tokio::time::sleep(CATCH_UP_PAUSE) => {}
+                    () = crate::server::stopped(&mut stop) => return,
+                }
+            }
+            _ => {
+                tokio::select! {
+                    _ = ticker.tick() => {}
+                    () = crate::server::stopped(&mut stop) => return,
+                }
+            }
         }
         if !ae.index.enabled() {
             continue;
@@ -357,13 +380,17 @@ pub async fn run(
             continue;
         }
         peers.sort();
+        let cycle = peers.len() - 1;
+        quick.get_or_insert(cycle);
         let peer = peers[turn % peers.len()];
         turn = turn.wrapping_add(1);
         match ae.round(peer).await {
-            Ok(report) if report.differing > 0 => {
+            Ok(report) if report.repaired > 0 => {
                 tracing::info!(%peer, ?report, "anti-entropy round repaired differences");
+                // Others may lack what this peer lacked: see them all now.
+                quick = Some(quick.unwrap_or(0).max(cycle));
             }
-            Ok(_) => tracing::debug!(%peer, "anti-entropy round: in sync"),
+            Ok(report) => tracing::debug!(%peer, ?report, "anti-entropy round: nothing to repair"),
             Err(e) => tracing::debug!(%peer, error = %e, "anti-entropy round failed"),
         }
     }

@@ -12,7 +12,6 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::Cluster;
-use kv_client::{ClientError, Consistency, ErrorCode};
 
 const KEYS: usize = 60;
 
@@ -95,41 +94,5 @@ async fn sloppy_writes_survive_a_dead_home_replica_and_are_handed_back() {
         cluster.nodes[i].kill();
     }
     let c3 = cluster.nodes[victim].client().await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut held = 0;
-    for i in 0..KEYS {
-        loop {
-            match c3
-                .get_with(format!("down-{i}"), Some(Consistency::One))
-                .await
-            {
-                Ok(read) => {
-                    assert_eq!(
-                        read.siblings,
-                        vec![bytes::Bytes::from(format!("v{i}"))],
-                        "key down-{i}: its home replica came back without the hinted write"
-                    );
-                    held += 1;
-                    break;
-                }
-                // Not a home replica of this key: nothing to check here.
-                Err(ClientError::Server {
-                    code: ErrorCode::Unavailable,
-                    ..
-                }) => break,
-                // The node may still be learning that the others are down.
-                Err(ClientError::Server {
-                    code: ErrorCode::Timeout,
-                    ..
-                }) => {
-                    assert!(Instant::now() < deadline, "reads kept timing out");
-                }
-                Err(e) => panic!("key down-{i}: {e}"),
-            }
-        }
-    }
-    assert!(
-        held > 0,
-        "the restarted node is home to none of {KEYS} keys"
-    );
+    common::check_home_keys_alone(&c3, "down-", KEYS).await;
 }

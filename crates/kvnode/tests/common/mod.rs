@@ -206,6 +206,46 @@ impl Cluster {
     }
 }
 
+/// Reads `{prefix}{i}` for every `i < keys` through `client` with R=1 and
+/// checks that each key the node is home to holds `v{i}`; keys it is not
+/// home to answer Unavailable. Retries timeouts (the node may still be
+/// learning that its peers are down) for up to 30 s. Returns how many keys
+/// the node is home to.
+pub async fn check_home_keys_alone(client: &Client, prefix: &str, keys: usize) -> usize {
+    use kv_client::{ClientError, Consistency, ErrorCode};
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut home_to = 0;
+    for i in 0..keys {
+        loop {
+            match client
+                .get_with(format!("{prefix}{i}"), Some(Consistency::One))
+                .await
+            {
+                Ok(read) => {
+                    assert_eq!(
+                        read.siblings,
+                        vec![bytes::Bytes::from(format!("v{i}"))],
+                        "{prefix}{i}: the node is home to it but does not hold it"
+                    );
+                    home_to += 1;
+                    break;
+                }
+                Err(ClientError::Server {
+                    code: ErrorCode::Unavailable,
+                    ..
+                }) => break,
+                Err(ClientError::Server {
+                    code: ErrorCode::Timeout,
+                    ..
+                }) => assert!(Instant::now() < deadline, "reads kept timing out"),
+                Err(e) => panic!("{prefix}{i}: {e}"),
+            }
+        }
+    }
+    assert!(home_to > 0, "the node is home to none of {keys} keys");
+    home_to
+}
+
 /// Whether the slow multi-node tests should run: `KV_CLUSTER_TESTS=1`, as
 /// `cargo xtask test-cluster` sets. Says so when they are skipped.
 pub fn cluster_tests_enabled() -> bool {
