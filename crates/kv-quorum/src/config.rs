@@ -188,6 +188,16 @@ impl QuorumConfig {
                 detail: "max_siblings must be at least 1".to_owned(),
             });
         }
+        if let ReadFanout::Quorum { speculate_after } = self.read_fanout
+            && (speculate_after.is_zero() || speculate_after >= self.timeout)
+        {
+            return Err(QuorumError::InvalidConfig {
+                detail: format!(
+                    "speculate_after ({speculate_after:?}) must be above zero and below the timeout ({:?})",
+                    self.timeout
+                ),
+            });
+        }
         Ok(())
     }
 }
@@ -232,6 +242,18 @@ mod tests {
             },
             QuorumConfig {
                 max_siblings: 0,
+                ..Default::default()
+            },
+            QuorumConfig {
+                read_fanout: ReadFanout::Quorum {
+                    speculate_after: Duration::ZERO,
+                },
+                ..Default::default()
+            },
+            QuorumConfig {
+                read_fanout: ReadFanout::Quorum {
+                    speculate_after: DEFAULT_TIMEOUT,
+                },
                 ..Default::default()
             },
         ];

@@ -298,7 +298,10 @@ impl AntiEntropy {
         Ok(report)
     }
 
-    /// Merges the two states of `key` and writes the merge to both nodes.
+    /// Merges the two states of `key` and writes the merge to the node(s)
+    /// lacking part of it. True only if a write was needed and acknowledged:
+    /// states that converged since the diff (a write in flight, say) count
+    /// as nothing repaired, so they do not keep the loop catching up.
     async fn repair(&self, peer: NodeId, key: Key) -> bool {
         let local = match self.replica.read(&key) {
             Ok(set) => set,
@@ -315,10 +318,17 @@ impl AntiEntropy {
             Ok(ReplicaResponse::Found { set }) => set,
             _ => return false,
         };
+        let (local_lacks, remote_lacks) = (!local.covers(&remote), !remote.covers(&local));
+        if !local_lacks && !remote_lacks {
+            return false;
+        }
         let mut merged = local;
         merged.merge(&remote);
         let mut ok = true;
-        for to in [self.me, peer] {
+        for (to, lacks) in [(self.me, local_lacks), (peer, remote_lacks)] {
+            if !lacks {
+                continue;
+            }
             let req = ReplicaRequest::Replicate {
                 key: key.clone(),
                 set: merged.clone(),
@@ -337,8 +347,9 @@ pub const CATCH_UP_PAUSE: Duration = Duration::from_millis(100);
 /// Catching up does not wait for the interval: the first rounds after the
 /// start (a node that just joined, or came back after a long absence, has
 /// the most to fetch) and every round after one that repaired something go
-/// through all peers back to back, so a new node gets its share of the data
-/// at once rather than one peer per interval.
+/// through all peers back to back (that peer again last, in case it holds
+/// more than one round repairs), so a new node gets its share of the data at
+/// once rather than one peer per interval.
 pub async fn run(
     ae: AntiEntropy,
     interval: Duration,
@@ -380,15 +391,16 @@ pub async fn run(
             continue;
         }
         peers.sort();
-        let cycle = peers.len() - 1;
-        quick.get_or_insert(cycle);
+        quick.get_or_insert(peers.len() - 1);
         let peer = peers[turn % peers.len()];
         turn = turn.wrapping_add(1);
         match ae.round(peer).await {
             Ok(report) if report.repaired > 0 => {
                 tracing::info!(%peer, ?report, "anti-entropy round repaired differences");
-                // Others may lack what this peer lacked: see them all now.
-                quick = Some(quick.unwrap_or(0).max(cycle));
+                // Others may lack what this peer lacked, and this peer may
+                // hold more than one round repairs: go round all of them,
+                // this one included, now.
+                quick = Some(quick.unwrap_or(0).max(peers.len()));
             }
             Ok(report) => tracing::debug!(%peer, ?report, "anti-entropy round: nothing to repair"),
             Err(e) => tracing::debug!(%peer, error = %e, "anti-entropy round failed"),

@@ -396,8 +396,9 @@ impl Config {
         if self.anti_entropy_interval_ms != 0 && self.anti_entropy_interval_ms < 100 {
             bail!("anti_entropy_interval_ms must be 0 (off) or at least 100");
         }
-        if self.speculative_retry_ms == 0
-            || self.speculative_retry_ms >= self.limits.request_timeout_ms
+        if self.read_fanout == ReadFanout::Quorum
+            && (self.speculative_retry_ms == 0
+                || self.speculative_retry_ms >= self.limits.request_timeout_ms)
         {
             bail!(
                 "speculative_retry_ms must be at least 1 and below request_timeout_ms ({})",

@@ -12,6 +12,7 @@
 //! `Liveness`, `ReplicaTransport` and `Timer` seams.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -41,6 +42,8 @@ use crate::transport::{ReplicaLink, TcpTransport, TokioTimer};
 /// How often hints are offered to every live owner, besides when gossip
 /// reports an owner back up.
 pub const HINT_REPLAY_INTERVAL: Duration = Duration::from_secs(2);
+/// Bound on the hint store's memtable, in MiB.
+pub const HINT_MEMTABLE_MB_MAX: usize = 16;
 /// Hints delivered per owner per round.
 pub const HINT_REPLAY_BATCH: usize = 1024;
 
@@ -250,7 +253,7 @@ fn open_storage(
     };
     let options = kv_storage::Options::default()
         .durability(durability)
-        .memtable_bytes(memtable_mb << 20)
+        .memtable_bytes(memtable_mb.saturating_mul(1 << 20))
         .drop_bare_tombstones(drop_bare_tombstones);
     let storage = kv_storage::LsmStorage::open(dir, options)
         .with_context(|| format!("cannot open storage in {}", dir.display()))?;
@@ -258,13 +261,15 @@ fn open_storage(
 }
 
 /// Clears the hint store of the markers delivered hints leave: once every
-/// hint is delivered, a full compaction of the (then small) store drops
-/// them all, so replays stop scanning past them.
+/// hint is delivered, a full compaction of the store drops them all, so
+/// replays stop scanning past them. The compaction runs on a blocking
+/// thread of its own, one at a time, so gossip rounds never wait for it.
 struct HintHousekeeping {
     store: Arc<kv_storage::LsmStorage>,
     replica: Arc<Replica>,
-    /// Hints delivered as of the last compaction.
-    delivered_then: u64,
+    /// Hints delivered as of the last successful compaction.
+    delivered_then: Arc<AtomicU64>,
+    running: Arc<AtomicBool>,
 }
 
 impl HintHousekeeping {
@@ -272,25 +277,35 @@ impl HintHousekeeping {
         Self {
             store,
             replica,
-            delivered_then: 0,
+            delivered_then: Arc::default(),
+            running: Arc::default(),
         }
     }
 
-    async fn tidy(&mut self) {
+    fn tidy(&self) {
         let stats = self.replica.hints().stats();
-        if stats.count > 0 || stats.delivered_total == self.delivered_then {
+        if stats.count > 0
+            || stats.delivered_total == self.delivered_then.load(Ordering::Relaxed)
+            || self.running.swap(true, Ordering::AcqRel)
+        {
             return;
         }
-        self.delivered_then = stats.delivered_total;
         let store = Arc::clone(&self.store);
-        match tokio::task::spawn_blocking(move || store.compact(0)).await {
-            Ok(Ok(())) => tracing::info!(
-                delivered = stats.delivered_total,
-                "every hint delivered; hint store compacted"
-            ),
-            Ok(Err(e)) => tracing::warn!(error = %e, "hint store compaction failed"),
-            Err(e) => tracing::warn!(error = %e, "hint store compaction did not finish"),
-        }
+        let delivered_then = Arc::clone(&self.delivered_then);
+        let running = Arc::clone(&self.running);
+        tokio::task::spawn_blocking(move || {
+            match store.compact(0) {
+                Ok(()) => {
+                    delivered_then.store(stats.delivered_total, Ordering::Relaxed);
+                    tracing::info!(
+                        delivered = stats.delivered_total,
+                        "every hint delivered; hint store compacted"
+                    );
+                }
+                Err(e) => tracing::warn!(error = %e, "hint store compaction failed"),
+            }
+            running.store(false, Ordering::Release);
+        });
     }
 }
 
@@ -298,7 +313,7 @@ impl HintHousekeeping {
 async fn gossip_loop(
     membership: Arc<Membership>,
     replayer: Arc<HintReplayer>,
-    mut housekeeping: HintHousekeeping,
+    housekeeping: HintHousekeeping,
     interval: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -317,7 +332,7 @@ async fn gossip_loop(
                 if let Err(e) = replayer.replay_alive(&liveness).await {
                     tracing::warn!(error = %e, "hint replay failed");
                 }
-                housekeeping.tidy().await;
+                housekeeping.tidy();
             }
             () = crate::server::stopped(&mut stop) => return,
         }
