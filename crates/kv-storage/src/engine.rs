@@ -165,9 +165,9 @@ struct Inner {
 pub struct LsmStorage {
     inner: Arc<Inner>,
     threads: Mutex<Vec<JoinHandle<()>>>,
-    /// The directory's `LOCK` file, locked while this engine lives: two
-    /// engines appending to one WAL would corrupt it.
-    _lock: std::fs::File,
+    /// Held while this engine lives: two engines appending to one WAL
+    /// would corrupt it.
+    _lock: DirLock,
 }
 
 impl std::fmt::Debug for LsmStorage {
@@ -202,25 +202,37 @@ fn classify(name: &str) -> Option<FileKind> {
     }
 }
 
-/// Name of the file an engine locks in its directory.
-pub(crate) const LOCK_FILE: &str = "LOCK";
+/// An exclusive lock on a directory: an advisory `flock` on its `LOCK`
+/// file, held while this value lives. The kernel drops it when the process
+/// dies, so a crash leaves no stale lock behind. Every [`LsmStorage`] holds
+/// one on its directory; a program can take one on a directory of its own.
+#[derive(Debug)]
+pub struct DirLock {
+    /// Held only for the lock it carries.
+    _file: std::fs::File,
+}
 
-/// Opens and locks `dir`'s `LOCK` file (an advisory `flock`, released when
-/// the file closes, so a crashed process leaves no stale lock behind).
-fn lock_dir(dir: &Path) -> Result<std::fs::File, LsmError> {
-    let path = dir.join(LOCK_FILE);
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| LsmError::io("open", &path, e))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(LsmError::Locked {
-            dir: dir.to_owned(),
-        }),
-        Err(std::fs::TryLockError::Error(e)) => Err(LsmError::io("lock", &path, e)),
+impl DirLock {
+    /// Name of the locked file inside the directory.
+    pub const FILE_NAME: &str = "LOCK";
+
+    /// Locks `dir`, or fails with [`LsmError::Locked`] if another holder
+    /// (in this process or another) has it.
+    pub fn acquire(dir: &Path) -> Result<Self, LsmError> {
+        let path = dir.join(Self::FILE_NAME);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| LsmError::io("open", &path, e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Self { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(LsmError::Locked {
+                dir: dir.to_owned(),
+            }),
+            Err(std::fs::TryLockError::Error(e)) => Err(LsmError::io("lock", &path, e)),
+        }
     }
 }
 
@@ -268,7 +280,7 @@ impl LsmStorage {
         opts.validate()?;
         let dir = dir.as_ref().to_owned();
         std::fs::create_dir_all(&dir).map_err(|e| LsmError::io("create directory", &dir, e))?;
-        let lock = lock_dir(&dir)?;
+        let lock = DirLock::acquire(&dir)?;
         let mut m = Manifest::load(&dir)?.unwrap_or(Manifest {
             next_file_id: 1,
             ..Manifest::default()

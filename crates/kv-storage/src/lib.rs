@@ -85,7 +85,7 @@ mod options;
 mod sstable;
 mod wal;
 
-pub use engine::{LsmStorage, Stats};
+pub use engine::{DirLock, LsmStorage, Stats};
 pub use error::LsmError;
 pub use options::{Durability, KEY_LEN_MAX, META_LEN_MAX, Options, VALUE_LEN_MAX};
 

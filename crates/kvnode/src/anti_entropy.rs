@@ -63,11 +63,13 @@ impl Index {
 
     /// Sets the item hash of `key` in `bucket`; returns the one it replaced.
     fn set(&mut self, bucket: u32, key: &Bytes, hash: Digest) -> Option<Digest> {
-        let items = &mut self.buckets[bucket as usize];
-        match items.binary_search_by(|(k, _)| k.as_ref().cmp(key.as_ref())) {
-            Ok(i) => Some(std::mem::replace(&mut items[i].1, hash)),
+        match self.find(bucket, key) {
+            Ok(i) => Some(std::mem::replace(
+                &mut self.buckets[bucket as usize][i].1,
+                hash,
+            )),
             Err(i) => {
-                items.insert(i, (key.clone(), hash));
+                self.buckets[bucket as usize].insert(i, (key.clone(), hash));
                 self.len += 1;
                 None
             }
@@ -75,9 +77,12 @@ impl Index {
     }
 
     fn contains(&self, bucket: u32, key: &[u8]) -> bool {
-        self.buckets[bucket as usize]
-            .binary_search_by(|(k, _)| k.as_ref().cmp(key))
-            .is_ok()
+        self.find(bucket, key).is_ok()
+    }
+
+    /// Where `key` is in its bucket, or where it would go.
+    fn find(&self, bucket: u32, key: &[u8]) -> Result<usize, usize> {
+        self.buckets[bucket as usize].binary_search_by(|(k, _)| k.as_ref().cmp(key))
     }
 }
 

@@ -17,33 +17,23 @@ use std::fs;
 use std::io::Write;
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
+use kv_storage::{DirLock, LsmError};
 use kv_types::NodeId;
 
-/// Locks `dir` for this process, or says which directory is taken. The lock
-/// is an advisory `flock` on `<dir>/LOCK`, held as long as the returned file
-/// is open; the kernel drops it when the process dies, so a crash leaves no
-/// stale lock. Two nodes on one directory would share an id and interleave
-/// their WALs.
-pub fn lock(dir: &Path) -> Result<fs::File> {
-    let path = dir.join("LOCK");
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(fs::TryLockError::WouldBlock) => bail!(
+/// Locks `dir` for this process (kv-storage's [`DirLock`] on `<dir>/LOCK`,
+/// held as long as the returned value lives), or says which directory is
+/// taken. Two nodes on one directory would share an id and interleave their
+/// WALs.
+pub fn lock(dir: &Path) -> Result<DirLock> {
+    DirLock::acquire(dir).map_err(|e| match e {
+        LsmError::Locked { .. } => anyhow!(
             "data directory {} is in use by another kvnode (its LOCK is held); \
              give each node its own --data-dir",
             dir.display()
         ),
-        Err(fs::TryLockError::Error(e)) => {
-            Err(e).with_context(|| format!("cannot lock {}", path.display()))
-        }
-    }
+        e => anyhow::Error::new(e),
+    })
 }
 
 /// Reads the node id from `dir`, or chooses and persists one.
