@@ -3,10 +3,12 @@
 //!
 //! Writes go through a leader/follower queue (group commit): a writer
 //! enqueues its record; if no leader is active it becomes the leader, takes
-//! every queued record, appends them to the WAL, makes them durable as the
-//! configured [`Durability`] asks (one `fdatasync` for the whole batch under
-//! `Sync`), applies them to the memtable, and wakes the followers. A write
-//! becomes visible to readers only once it is as durable as promised.
+//! every queued record, appends them to the WAL and writes them to the file
+//! in one `write` call, makes them durable as the configured [`Durability`]
+//! asks (one `fdatasync` for the whole batch under `Sync`), applies them to
+//! the memtable, and wakes the followers. A write becomes visible to readers
+//! only once it is as durable as promised, and in every mode only once it
+//! is in the kernel, so that a process crash loses nothing acknowledged.
 //!
 //! Readers take a snapshot of the current [`Version`] (an `Arc` swap under a
 //! short read lock) and never block writers or the background worker.
@@ -788,17 +790,16 @@ impl Inner {
         for (i, (key, record)) in batch.iter().enumerate() {
             wal.writer.append(key, first + i as u64, record);
         }
+        // Every mode hands the whole batch to the kernel before any writer
+        // of it is acknowledged, so a process crash loses nothing; the modes
+        // differ only in when the kernel is made to reach the disk. The
+        // batch is one write call however many writers joined it.
         let written = match self.opts.durability {
             Durability::Sync => {
                 self.sync_wal(&mut wal.writer)?;
                 0
             }
-            Durability::Periodic(_) | Durability::None
-                if wal.writer.buffered() >= self.opts.wal_buffer_bytes =>
-            {
-                wal.writer.write_out()?
-            }
-            Durability::Periodic(_) | Durability::None => 0,
+            Durability::Periodic(_) | Durability::None => wal.writer.write_out()?,
         };
         self.counters
             .wal_bytes

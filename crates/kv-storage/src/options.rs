@@ -12,16 +12,22 @@ use crate::error::LsmError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
     /// `put` returns only after its WAL record is on disk (`fdatasync`).
-    /// Concurrent writers share one `fdatasync` (group commit).
+    /// Concurrent writers share one `fdatasync` (group commit). Nothing
+    /// acknowledged is lost, not even to a power cut.
     #[default]
     Sync,
-    /// WAL records are buffered and a background thread writes and
-    /// `fdatasync`s them every interval: a crash loses at most about one
-    /// interval of acknowledged writes.
+    /// `put` returns once its WAL record is written to the file (in the
+    /// kernel's page cache); a background thread `fdatasync`s the WAL every
+    /// interval. A process crash (kill -9, panic, OOM kill) loses nothing; a
+    /// machine crash or power cut loses at most about one interval of
+    /// acknowledged writes. Concurrent writers share one `write` call.
     Periodic(Duration),
-    /// WAL records are buffered and written when the buffer fills, on
-    /// [`sync`](kv_types::Storage::sync), at memtable rotation and on close.
-    /// A crash loses whatever was not yet written.
+    /// As `Periodic` without the background `fdatasync`: `put` returns once
+    /// its record is written to the file, and the WAL reaches disk only at
+    /// memtable rotation, on [`sync`](kv_types::Storage::sync) and on close.
+    /// A process crash loses nothing; a machine crash or power cut loses
+    /// what the kernel had not yet written back on its own (by default
+    /// Linux writes dirty pages back within about 30 s).
     None,
 }
 
@@ -62,9 +68,6 @@ pub struct Options {
     /// Table count above which the newest tables are merged whatever their
     /// sizes, which bounds read amplification. Default: 24.
     pub tables_max: usize,
-    /// Bytes of WAL records buffered before a `write` to the file when the
-    /// durability is not `Sync`. Default: 256 KiB.
-    pub wal_buffer_bytes: usize,
     /// Whether background compaction runs. Default: true.
     pub background_compaction: bool,
     /// Whether a compaction that reaches the oldest table drops tombstones
@@ -87,7 +90,6 @@ impl Default for Options {
             bloom_false_positive_rate: 0.01,
             tier_fanout: 4,
             tables_max: 24,
-            wal_buffer_bytes: 256 * 1024,
             background_compaction: true,
             drop_bare_tombstones: false,
         }
