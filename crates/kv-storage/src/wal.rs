@@ -105,6 +105,7 @@ impl WalWriter {
     }
 
     /// Bytes buffered and not yet written to the file.
+    #[cfg(test)]
     pub(crate) fn buffered(&self) -> usize {
         self.buf.len()
     }
