@@ -161,11 +161,17 @@ pub enum ReadFanout {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
 pub enum Durability {
-    /// fsync before acknowledging.
+    /// Written and fsynced before acknowledging: nothing acknowledged is
+    /// lost, even to a power cut.
     Sync,
-    /// fsync in the background at this interval.
+    /// Written to the WAL file before acknowledging (a process crash loses
+    /// nothing); fsynced in the background at this interval (a machine crash
+    /// loses at most about one interval).
     Periodic(Duration),
-    /// Leave it to the operating system.
+    /// Written to the WAL file before acknowledging (a process crash loses
+    /// nothing); fsynced only at memtable rotation and shutdown, otherwise
+    /// left to the kernel's writeback (a machine crash loses what it had not
+    /// written back).
     None,
 }
 

@@ -55,6 +55,12 @@ pub async fn run(config: Config) -> Result<()> {
     let _lock = identity::lock(dir)?;
     let id = identity::node_id(dir)?;
     let generation = identity::next_generation(dir)?;
+    let (actor, actor_change) =
+        identity::actor(dir, generation, config.durability == Durability::Sync)?;
+    match &actor_change {
+        Some(why) => tracing::warn!(%actor, reason = %why, "issuing dots as a new actor"),
+        None => tracing::debug!(%actor, "issuing dots as the same actor as the last run"),
+    }
 
     let stored = open_storage(
         &dir.join("data"),
@@ -236,6 +242,7 @@ pub async fn run(config: Config) -> Result<()> {
     }
     data.sync().context("final sync of the data store")?;
     hints.sync().context("final sync of the hint store")?;
+    identity::stopped_cleanly(dir)?;
     tracing::info!("stopped cleanly");
     Ok(())
 }
