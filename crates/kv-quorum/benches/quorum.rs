@@ -90,11 +90,14 @@ fn coordinator(c: &mut Criterion) {
                 &VersionVector::new(),
                 NodeId(i),
                 Some(Bytes::from_static(b"v")),
-            );
+            )
+            .unwrap();
         }
         let mut right = left.clone();
         let half: VersionVector = left.clock().iter().filter(|(a, _)| a.0 % 2 == 0).collect();
-        right.update(&half, NodeId(0), Some(Bytes::from_static(b"w")));
+        right
+            .update(&half, NodeId(0), Some(Bytes::from_static(b"w")))
+            .unwrap();
         g.bench_function(format!("dvv_merge_{actors}_actors"), |b| {
             b.iter_batched_ref(
                 || left.clone(),

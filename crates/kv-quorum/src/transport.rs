@@ -37,6 +37,9 @@ pub enum ReplicaRequest {
         value: Option<Bytes>,
         /// Refuse if the result would hold more siblings than this.
         max_siblings: u32,
+        /// Refuse if the result would take more bytes than this, as
+        /// measured by [`SiblingSet::size_bytes`].
+        state_bytes_max: u32,
     },
     /// Merge a state into the replica's own: the second phase of a put, read
     /// repair, and hint delivery. Answered with [`ReplicaResponse::Ack`].
