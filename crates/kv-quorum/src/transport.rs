@@ -24,8 +24,12 @@ pub enum ReplicaRequest {
         /// The key.
         key: Bytes,
     },
-    /// Apply a client write and issue its dot, with this replica as the
-    /// actor: the first phase of every put. Answered with
+    /// Apply a client write and issue its dot under this replica's actor
+    /// (see [`Replica::with_actor`](crate::Replica::with_actor)): the first
+    /// phase of every put. The context is clamped to the replica's own
+    /// clock (see [`SiblingSet::update`]); a write that would exceed
+    /// `max_siblings` or `state_bytes_max` is refused before anything is
+    /// stored. Answered with
     /// [`ReplicaResponse::Written`] carrying the resulting state, which the
     /// coordinator then replicates.
     Write {
