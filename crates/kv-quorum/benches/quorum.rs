@@ -90,11 +90,14 @@ fn coordinator(c: &mut Criterion) {
                 &VersionVector::new(),
                 NodeId(i),
                 Some(Bytes::from_static(b"v")),
-            );
+            )
+            .expect("a fresh actor has dots left");
         }
         let mut right = left.clone();
         let half: VersionVector = left.clock().iter().filter(|(a, _)| a.0 % 2 == 0).collect();
-        right.update(&half, NodeId(0), Some(Bytes::from_static(b"w")));
+        right
+            .update(&half, NodeId(0), Some(Bytes::from_static(b"w")))
+            .expect("a fresh actor has dots left");
         g.bench_function(format!("dvv_merge_{actors}_actors"), |b| {
             b.iter_batched_ref(
                 || left.clone(),

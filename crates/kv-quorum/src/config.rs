@@ -17,6 +17,14 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Default bound on siblings per key. Riak warns at 25 and refuses at 100;
 /// we refuse earlier because every read returns them all.
 pub const DEFAULT_MAX_SIBLINGS: usize = 32;
+/// Default bound on the bytes of one key's state (every sibling and its
+/// clock), as [`SiblingSet::size_bytes`](crate::SiblingSet::size_bytes)
+/// counts them. A key's whole state travels in one kv-wire frame (replicate,
+/// read repair, hint replay, anti-entropy), whose limit is 16 MiB. Half of
+/// that leaves room for the key, the message envelope, and for a read
+/// repair that merges two replicas' diverged states of up to this size
+/// each; sixteen 1 MiB siblings (above 8 MiB) are refused on write.
+pub const DEFAULT_STATE_BYTES_MAX: usize = 8 << 20;
 /// Default wait before a quorum read also asks the replicas it skipped.
 /// Well above a healthy replica's answer time on one network (well under a
 /// millisecond), well below the request timeout.
@@ -145,6 +153,9 @@ pub struct QuorumConfig {
     pub timeout: Duration,
     /// Siblings a key may hold before writes that would add one are refused.
     pub max_siblings: usize,
+    /// Bytes a key's state may take before client writes that would grow
+    /// it are refused; at most `u32::MAX`. Merges are never refused.
+    pub state_bytes_max: usize,
     /// Read-repair policy.
     pub read_repair: ReadRepair,
     /// Which replicas a read asks.
@@ -152,7 +163,7 @@ pub struct QuorumConfig {
 }
 
 impl Default for QuorumConfig {
-    /// N=3, R=2, W=2, strict, 2 s, 32 siblings, asynchronous read repair,
+    /// N=3, R=2, W=2, strict, 2 s, 32 siblings, 8 MiB a key, asynchronous read repair,
     /// reads asking R replicas with a speculative retry after 20 ms.
     fn default() -> Self {
         Self {
@@ -162,6 +173,7 @@ impl Default for QuorumConfig {
             mode: Mode::Strict,
             timeout: DEFAULT_TIMEOUT,
             max_siblings: DEFAULT_MAX_SIBLINGS,
+            state_bytes_max: DEFAULT_STATE_BYTES_MAX,
             read_repair: ReadRepair::Async,
             read_fanout: ReadFanout::default(),
         }
@@ -169,7 +181,8 @@ impl Default for QuorumConfig {
 }
 
 impl QuorumConfig {
-    /// Checks `1 <= r, w <= n <= MAX_N` and `max_siblings >= 1`.
+    /// Checks `1 <= r, w <= n <= MAX_N`, `max_siblings >= 1` and
+    /// `1 <= state_bytes_max <= u32::MAX`.
     pub fn validate(&self) -> Result<(), QuorumError> {
         if self.n == 0 || self.n > MAX_N {
             return Err(QuorumError::InvalidConfig {
@@ -186,6 +199,15 @@ impl QuorumConfig {
         if self.max_siblings == 0 {
             return Err(QuorumError::InvalidConfig {
                 detail: "max_siblings must be at least 1".to_owned(),
+            });
+        }
+        if self.state_bytes_max == 0 || u32::try_from(self.state_bytes_max).is_err() {
+            return Err(QuorumError::InvalidConfig {
+                detail: format!(
+                    "state_bytes_max = {} must be between 1 and {}",
+                    self.state_bytes_max,
+                    u32::MAX
+                ),
             });
         }
         if let ReadFanout::Quorum { speculate_after } = self.read_fanout
@@ -242,6 +264,10 @@ mod tests {
             },
             QuorumConfig {
                 max_siblings: 0,
+                ..Default::default()
+            },
+            QuorumConfig {
+                state_bytes_max: 0,
                 ..Default::default()
             },
             QuorumConfig {

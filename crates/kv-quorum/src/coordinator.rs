@@ -112,8 +112,10 @@ impl GetReply {
 /// What a successful write answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PutReply {
-    /// The context of the state the write produced on its issuing replica;
-    /// a next write with it supersedes this one.
+    /// What the writer has now seen: the context it wrote with (as the
+    /// issuer accepted it) and, when a version vector can say so exactly,
+    /// the new write's own dot. A next write with it supersedes this write
+    /// and what the writer read, never a concurrent write it did not read.
     pub context: CausalContext,
 }
 
@@ -489,6 +491,8 @@ impl Coordinator {
                 context: clock.clone(),
                 value: value.clone(),
                 max_siblings: u32::try_from(self.config.max_siblings).unwrap_or(u32::MAX),
+                // `validate` bounds it to `u32::MAX`.
+                state_bytes_max: u32::try_from(self.config.state_bytes_max).unwrap_or(u32::MAX),
             };
             let call = self.call(issuer, req);
             let answer = match select(call, &mut deadline).await {
@@ -505,8 +509,17 @@ impl Coordinator {
                     written = Some((issuer, set));
                     break;
                 }
-                Ok(ReplicaResponse::Failed(ReplicaFailure::TooManySiblings { count, max })) => {
+                // A refusal guarantees nothing was written only if no
+                // earlier issuer may have applied the write.
+                Ok(ReplicaResponse::Failed(ReplicaFailure::TooManySiblings { count, max }))
+                    if !maybe_applied =>
+                {
                     return Err(QuorumError::TooManySiblings { count, max });
+                }
+                Ok(ReplicaResponse::Failed(ReplicaFailure::StateTooLarge { bytes, max }))
+                    if !maybe_applied =>
+                {
+                    return Err(QuorumError::StateTooLarge { bytes, max });
                 }
                 Ok(ReplicaResponse::Failed(f)) => {
                     failure.get_or_insert(QuorumError::Replica {
@@ -574,7 +587,7 @@ impl Coordinator {
         let acked = tracker.ok();
         match outcome {
             Gathered::Reached => Ok(PutReply {
-                context: CausalContext::from_clock(set.clock()),
+                context: CausalContext::from_clock(&reply_context(&clock, &value, &set)),
             }),
             Gathered::TimedOut => Err(QuorumError::Timeout { acked, required: w }),
             Gathered::Exhausted => Err(match hint_full {
@@ -587,6 +600,41 @@ impl Coordinator {
             }),
         }
     }
+}
+
+/// The context a put answers with: the writer's own context plus the dot of
+/// its write, never the rest of the issuer's clock (that holds concurrent
+/// writes the client never read, which a next write with it would delete).
+///
+/// `context` is what the client sent; the issuer clamped it to its clock
+/// (see [`SiblingSet::update`]), which is `min(context, set.clock())`
+/// pointwise. The new dot is the one sibling of `set` that is the latest of
+/// its actor, not covered by the context, and holds `value`; the issuer
+/// returns `set` right after the update, so its own dot always qualifies.
+/// If another one does too, the dot cannot be told apart and is left out.
+///
+/// A version vector covers a dot only with every earlier dot of its actor.
+/// So the dot is added only when the context already covers the actor's
+/// previous dot (`context[actor] >= counter - 1`); otherwise adding it would
+/// also cover a concurrent write of the same actor the client never read,
+/// and the context is returned without it: the writer's next write then
+/// leaves this one as a sibling, an extra value rather than a lost one.
+fn reply_context(
+    context: &VersionVector,
+    value: &Option<Bytes>,
+    set: &SiblingSet,
+) -> VersionVector {
+    let mut reply = context.clamped_to(set.clock());
+    let mut candidates = set.siblings().iter().filter(|s| {
+        s.dot.counter == set.clock().get(s.dot.actor) && !reply.contains(s.dot) && s.value == *value
+    });
+    if let (Some(own), None) = (candidates.next(), candidates.next()) {
+        let dot = own.dot;
+        if reply.get(dot.actor) >= dot.counter.saturating_sub(1) {
+            reply.observe(dot.actor, dot.counter);
+        }
+    }
+    reply
 }
 
 /// What one replay round did.

@@ -7,15 +7,35 @@ use crate::record::RecordError;
 
 /// Why a coordinated request did not succeed.
 ///
-/// Writes distinguish three outcomes on purpose: [`Unavailable`] means the
-/// write was sent nowhere, so it cannot become visible; [`Indeterminate`]
-/// and [`Timeout`] mean it reached some replicas but fewer than W, so it may
-/// still become visible later (through read repair or anti-entropy), and the
-/// client must not assume it failed.
+/// A failed write either guarantees that nothing was written, or says the
+/// write may have been applied somewhere and may still become visible
+/// (through replication, read repair, hint replay or anti-entropy), so the
+/// client must not assume it failed. [`nothing_written`] tells them apart.
 ///
+/// Guarantee nothing was written: [`Unavailable`] (sent nowhere, or every
+/// issuer refused before storing), [`TooManySiblings`], [`StateTooLarge`]
+/// (the issuer refused before storing), [`InvalidConsistency`],
+/// [`InvalidConfig`], [`InvalidContext`] (checked before anything is sent).
+///
+/// May have been applied: [`Indeterminate`], [`Timeout`],
+/// [`HintStoreFull`] (the issuer had already stored the write; only the
+/// hint a stand-in should keep was refused), [`Replica`], [`Protocol`] and
+/// [`Storage`] (a replica's failure says nothing of the others). A node
+/// must report these as "outcome unknown", never as "unavailable".
+///
+/// [`nothing_written`]: QuorumError::nothing_written
 /// [`Unavailable`]: QuorumError::Unavailable
+/// [`TooManySiblings`]: QuorumError::TooManySiblings
+/// [`StateTooLarge`]: QuorumError::StateTooLarge
+/// [`InvalidConsistency`]: QuorumError::InvalidConsistency
+/// [`InvalidConfig`]: QuorumError::InvalidConfig
+/// [`InvalidContext`]: QuorumError::InvalidContext
 /// [`Indeterminate`]: QuorumError::Indeterminate
 /// [`Timeout`]: QuorumError::Timeout
+/// [`HintStoreFull`]: QuorumError::HintStoreFull
+/// [`Replica`]: QuorumError::Replica
+/// [`Protocol`]: QuorumError::Protocol
+/// [`Storage`]: QuorumError::Storage
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum QuorumError {
@@ -46,12 +66,25 @@ pub enum QuorumError {
         /// Answers required.
         required: usize,
     },
-    /// The write would leave more concurrent siblings than allowed; read
-    /// the key and write back with its context to resolve them.
+    /// The write would leave more concurrent siblings than allowed; nothing
+    /// was written. Read the key and write back with its context to
+    /// resolve them.
     #[error("key would hold {count} siblings, more than the limit of {max}")]
     TooManySiblings {
         /// Siblings the write would have left.
         count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The write would leave the key's state larger than allowed; nothing
+    /// was written. Write a smaller value, or read the key and write back
+    /// with its context to supersede siblings.
+    #[error(
+        "key's state would take {bytes} bytes, more than the limit of {max}; nothing was written"
+    )]
+    StateTooLarge {
+        /// Bytes the state would have taken.
+        bytes: usize,
         /// The limit.
         max: usize,
     },
@@ -76,8 +109,12 @@ pub enum QuorumError {
         detail: String,
     },
     /// A stand-in node's hint store is full, so a sloppy write fell short of
-    /// W; it reached `acked` replicas and may still become visible.
-    #[error("hint store of node {node} is full; write reached {acked} of {required} replicas")]
+    /// W. The write WAS stored by its issuer and reached `acked` replicas in
+    /// all: it may still become visible, so this is "maybe applied", not
+    /// "unavailable".
+    #[error(
+        "hint store of node {node} is full; write reached {acked} of {required} replicas and may still become visible"
+    )]
     HintStoreFull {
         /// The node whose hint store refused.
         node: NodeId,
@@ -110,7 +147,27 @@ pub enum QuorumError {
     },
 }
 
+impl QuorumError {
+    /// Whether this error guarantees that the request wrote nothing
+    /// anywhere, so a client may report a plain failure. `false` means the
+    /// write may have been applied (see the type doc).
+    pub fn nothing_written(&self) -> bool {
+        matches!(
+            self,
+            QuorumError::Unavailable { .. }
+                | QuorumError::TooManySiblings { .. }
+                | QuorumError::StateTooLarge { .. }
+                | QuorumError::InvalidConsistency { .. }
+                | QuorumError::InvalidConfig { .. }
+                | QuorumError::InvalidContext { .. }
+        )
+    }
+}
+
 /// A replica's own reason for refusing a request; carried on the wire.
+///
+/// Every variant answering a `Write` means this replica stored nothing for
+/// it; `HintStoreFull` answering `ReplicateHinted` means no hint was kept.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReplicaFailure {
@@ -121,6 +178,21 @@ pub enum ReplicaFailure {
         count: usize,
         /// The limit.
         max: usize,
+    },
+    /// The write would exceed the byte bound of a key's state.
+    #[error("state of {bytes} bytes exceeds the limit of {max}")]
+    StateTooLarge {
+        /// Bytes the state would have taken.
+        bytes: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The replica's actor has issued every dot it can for the key; the
+    /// node must give the replica a fresh actor.
+    #[error("actor {actor} has no dot left for this key")]
+    DotsExhausted {
+        /// The exhausted actor.
+        actor: NodeId,
     },
     /// The hint store is at its count or byte bound.
     #[error("hint store full: {count}/{count_max} hints, {bytes}/{bytes_max} bytes")]

@@ -31,7 +31,8 @@ pub mod version;
 
 pub use config::{
     Consistency, DEFAULT_MAX_SIBLINGS, DEFAULT_N, DEFAULT_R, DEFAULT_SPECULATE_AFTER,
-    DEFAULT_TIMEOUT, DEFAULT_W, MAX_N, Mode, QuorumConfig, ReadFanout, ReadRepair, RequestOptions,
+    DEFAULT_STATE_BYTES_MAX, DEFAULT_TIMEOUT, DEFAULT_W, MAX_N, Mode, QuorumConfig, ReadFanout,
+    ReadRepair, RequestOptions,
 };
 pub use coordinator::{
     CONTEXT_BYTES_MAX, CONTEXT_FORMAT_VERSION, CausalContext, Coordinator, DEFAULT_REPLAY_BATCH,
@@ -42,10 +43,10 @@ pub use in_process::{InProcessTransport, NoTimer};
 pub use placement::{STATIC_RING_VNODES, StaticRing};
 pub use replica::{
     DEFAULT_HINT_BYTES_MAX, DEFAULT_HINT_COUNT_MAX, HintLimits, HintStats, HintStore, LOCK_STRIPES,
-    Replica,
+    MergeStats, Replica,
 };
 pub use transport::{
     AllAlive, Liveness, Placement, ReplicaRequest, ReplicaResponse, ReplicaTransport, Timer,
     TransportError,
 };
-pub use version::{Dot, Sibling, SiblingSet, VersionVector};
+pub use version::{Dot, DotsExhausted, Sibling, SiblingSet, VersionVector};

@@ -200,18 +200,21 @@ mod tests {
             &VersionVector::new(),
             NodeId(1),
             Some(Bytes::from_static(b"hello")),
-        );
-        s.update(&VersionVector::new(), NodeId(2), None);
+        )
+        .unwrap();
+        s.update(&VersionVector::new(), NodeId(2), None).unwrap();
         s.update(
             &VersionVector::new(),
             NodeId(3),
             Some(Bytes::from_static(b"")),
-        );
+        )
+        .unwrap();
         s.update(
             &VersionVector::new(),
             NodeId(3),
             Some(Bytes::from_static(b"world")),
-        );
+        )
+        .unwrap();
         s
     }
 
@@ -231,7 +234,7 @@ mod tests {
     #[test]
     fn all_deletes_are_stored_as_a_tombstone() {
         let mut s = SiblingSet::new();
-        s.update(&VersionVector::new(), NodeId(1), None);
+        s.update(&VersionVector::new(), NodeId(1), None).unwrap();
         let r = encode_record(&s).unwrap();
         assert!(r.is_tombstone());
         assert_eq!(decode_record(&r).unwrap(), s);
@@ -273,7 +276,8 @@ mod tests {
             &VersionVector::new(),
             NodeId(7),
             Some(Bytes::from_static(b"v")),
-        );
+        )
+        .unwrap();
         let fixture = Record {
             value: Some(Bytes::from_static(b"v")),
             meta: Bytes::from(hex(META_HEX)),

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::{BufMut, Bytes, BytesMut};
 use kv_types::{Key, KeyRange, NodeId, Record, Storage, StorageError};
 
+use crate::config::{DEFAULT_MAX_SIBLINGS, DEFAULT_STATE_BYTES_MAX};
 use crate::error::ReplicaFailure;
 use crate::placement::fnv1a;
 use crate::record::{decode_record, encode_record};
@@ -285,17 +286,47 @@ impl HintStore {
 /// Each key is stored as one record in the format of [`crate::record`];
 /// read-merge-write of a key happens under one of [`LOCK_STRIPES`] locks, so
 /// concurrent requests for the same key never lose each other's writes.
+///
+/// The replica issues the dots of client writes under its *actor*, which is
+/// its node id unless [`with_actor`](Self::with_actor) says otherwise. A
+/// dot's counter comes from the stored state of the key, so an actor that
+/// lost stored data (a wiped disk, a restore from backup, a torn WAL tail)
+/// would issue again a dot that other replicas already hold for a
+/// different value, and they would silently keep the old one (Riak kv679).
+/// A node that cannot prove its data is complete therefore gives its
+/// replica a fresh actor id never used before (an "epoch").
+///
+/// Merges (replication, read repair, hint replay, anti-entropy) never
+/// refuse data, because refusing would drop an acknowledged write: a
+/// merge that leaves a key above the sibling or byte bound is stored in
+/// full and counted in [`merge_stats`](Self::merge_stats); the next client
+/// write that supersedes the siblings brings the key back within bounds.
 pub struct Replica {
     id: NodeId,
+    actor: NodeId,
     storage: Arc<dyn Storage>,
     hints: HintStore,
     stripes: Box<[Mutex<()>]>,
+    merges_over_siblings_total: AtomicU64,
+    merges_over_bytes_total: AtomicU64,
+}
+
+/// Counters of a [`Replica`]'s merges, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MergeStats {
+    /// Merges that left a key with more siblings than the bound of the
+    /// client write path, since start. They were stored in full.
+    pub over_siblings_total: u64,
+    /// Merges that left a key's state above the byte bound of the client
+    /// write path, since start. They were stored in full.
+    pub over_bytes_total: u64,
 }
 
 impl std::fmt::Debug for Replica {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Replica")
             .field("id", &self.id)
+            .field("actor", &self.actor)
             .field("hints", &self.hints)
             .finish_non_exhaustive()
     }
@@ -317,9 +348,12 @@ impl Replica {
     fn with_hints(id: NodeId, storage: Arc<dyn Storage>, hints: HintStore) -> Self {
         Self {
             id,
+            actor: id,
             storage,
             hints,
             stripes: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+            merges_over_siblings_total: AtomicU64::new(0),
+            merges_over_bytes_total: AtomicU64::new(0),
         }
     }
 
@@ -334,10 +368,38 @@ impl Replica {
         Self::with_hints(id, Arc::new(kv_types::MemStorage::new()), hints)
     }
 
-    /// This replica's node id, which it uses as the actor of the dots it
-    /// issues.
+    /// This replica with `actor` as the actor of the dots it issues,
+    /// instead of its node id.
+    ///
+    /// The node passes a fresh actor (a `NodeId`-typed number never used as
+    /// an actor before, by any node) whenever it cannot prove the replica's
+    /// storage holds every write it acknowledged; reusing an actor after
+    /// data loss reissues dots and loses writes. Merely restarting with
+    /// complete data may keep the old actor. The node id stays the address
+    /// of the replica; the actor only names its events.
+    #[must_use]
+    pub fn with_actor(mut self, actor: NodeId) -> Self {
+        self.actor = actor;
+        self
+    }
+
+    /// This replica's node id: where requests for it are sent.
     pub fn id(&self) -> NodeId {
         self.id
+    }
+
+    /// The actor of the dots this replica issues: its node id unless set by
+    /// [`with_actor`](Self::with_actor).
+    pub fn actor(&self) -> NodeId {
+        self.actor
+    }
+
+    /// Counters of merges that went beyond the client write path's bounds.
+    pub fn merge_stats(&self) -> MergeStats {
+        MergeStats {
+            over_siblings_total: self.merges_over_siblings_total.load(Ordering::Relaxed),
+            over_bytes_total: self.merges_over_bytes_total.load(Ordering::Relaxed),
+        }
     }
 
     /// The hints this node keeps for others.
@@ -369,27 +431,46 @@ impl Replica {
         self.stripes[i].lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Applies a client write, refusing (before anything is stored) one
+    /// that would leave the key above `max_siblings` or `state_bytes_max`.
+    /// A write that does not grow an over-bound key (one that supersedes
+    /// siblings a merge left there) is let through, so a key made too big
+    /// by merges can always be resolved.
     fn write(
         &self,
         key: Bytes,
         context: &VersionVector,
         value: Option<Bytes>,
         max_siblings: usize,
+        state_bytes_max: usize,
     ) -> Result<SiblingSet, ReplicaFailure> {
         let _guard = self.stripe(&key);
         let mut set = self.read(&key)?;
-        set.update(context, self.id, value);
+        let (count_before, bytes_before) = (set.siblings().len(), set.size_bytes());
+        set.update(context, self.actor, value)
+            .map_err(|e| ReplicaFailure::DotsExhausted { actor: e.actor })?;
         let count = set.siblings().len();
-        if count > max_siblings {
+        if count > max_siblings && count >= count_before {
             return Err(ReplicaFailure::TooManySiblings {
                 count,
                 max: max_siblings,
+            });
+        }
+        let bytes = set.size_bytes();
+        if bytes > state_bytes_max && bytes >= bytes_before {
+            return Err(ReplicaFailure::StateTooLarge {
+                bytes,
+                max: state_bytes_max,
             });
         }
         self.storage.put(key, encode_record(&set)?)?;
         Ok(set)
     }
 
+    /// Merges a state from elsewhere. Never refuses for size: see the type
+    /// doc. A replica does not know the cluster's configured bounds, so the
+    /// counters compare against the defaults ([`DEFAULT_MAX_SIBLINGS`],
+    /// [`DEFAULT_STATE_BYTES_MAX`]).
     fn merge(&self, key: Bytes, incoming: &SiblingSet) -> Result<(), ReplicaFailure> {
         let _guard = self.stripe(&key);
         let mut set = self.read(&key)?;
@@ -397,6 +478,13 @@ impl Replica {
             return Ok(());
         }
         set.merge(incoming);
+        if set.siblings().len() > DEFAULT_MAX_SIBLINGS {
+            self.merges_over_siblings_total
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        if set.size_bytes() > DEFAULT_STATE_BYTES_MAX {
+            self.merges_over_bytes_total.fetch_add(1, Ordering::Relaxed);
+        }
         self.storage.put(key, encode_record(&set)?)?;
         Ok(())
     }
@@ -413,8 +501,15 @@ impl Replica {
                 context,
                 value,
                 max_siblings,
+                state_bytes_max,
             } => self
-                .write(key, &context, value, max_siblings as usize)
+                .write(
+                    key,
+                    &context,
+                    value,
+                    max_siblings as usize,
+                    state_bytes_max as usize,
+                )
                 .map(|set| ReplicaResponse::Written { set }),
             ReplicaRequest::Replicate { key, set } => {
                 self.merge(key, &set).map(|()| ReplicaResponse::Ack)

@@ -24,8 +24,12 @@ pub enum ReplicaRequest {
         /// The key.
         key: Bytes,
     },
-    /// Apply a client write and issue its dot, with this replica as the
-    /// actor: the first phase of every put. Answered with
+    /// Apply a client write and issue its dot under this replica's actor
+    /// (see [`Replica::with_actor`](crate::Replica::with_actor)): the first
+    /// phase of every put. The context is clamped to the replica's own
+    /// clock (see [`SiblingSet::update`]); a write that would exceed
+    /// `max_siblings` or `state_bytes_max` is refused before anything is
+    /// stored. Answered with
     /// [`ReplicaResponse::Written`] carrying the resulting state, which the
     /// coordinator then replicates.
     Write {
@@ -37,6 +41,9 @@ pub enum ReplicaRequest {
         value: Option<Bytes>,
         /// Refuse if the result would hold more siblings than this.
         max_siblings: u32,
+        /// Refuse if the result would take more bytes than this, as
+        /// measured by [`SiblingSet::size_bytes`].
+        state_bytes_max: u32,
     },
     /// Merge a state into the replica's own: the second phase of a put, read
     /// repair, and hint delivery. Answered with [`ReplicaResponse::Ack`].

@@ -142,6 +142,17 @@ impl VersionVector {
         }
     }
 
+    /// This vector with every count cut down to what `bound` holds for the
+    /// same actor; actors missing from `bound` are dropped. The result
+    /// descends from nothing `bound` does not, and has at most as many
+    /// actors as `bound`.
+    pub fn clamped_to(&self, bound: &Self) -> Self {
+        self.entries
+            .iter()
+            .map(|&(actor, counter)| (actor, counter.min(bound.get(actor))))
+            .collect()
+    }
+
     /// Number of actors with a non-zero count.
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -166,6 +177,15 @@ impl FromIterator<(NodeId, u64)> for VersionVector {
         entries.dedup_by_key(|e| e.0);
         Self { entries }
     }
+}
+
+/// An actor has issued `u64::MAX` dots for one key and cannot issue
+/// another; the write was not applied. The replica must take a fresh actor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("actor {actor} has issued every dot it can for this key")]
+pub struct DotsExhausted {
+    /// The actor.
+    pub actor: NodeId,
 }
 
 /// One surviving write: its dot and its value, `None` for a delete.
@@ -245,22 +265,59 @@ impl SiblingSet {
     /// Applies a client write on the replica `actor`, which issues its dot.
     ///
     /// `context` is what the client read: siblings it covers are superseded
-    /// and dropped; the others stay as concurrent siblings. The new dot's
-    /// counter is one past anything `actor` has issued for this key as far as
-    /// this state or the client knows, so dots stay unique as long as `actor`
-    /// keeps its own durable copy (the coordinator only asks home replicas to
-    /// issue dots). Returns the new dot.
-    pub fn update(&mut self, context: &VersionVector, actor: NodeId, value: Option<Bytes>) -> Dot {
+    /// and dropped; the others stay as concurrent siblings.
+    ///
+    /// A context is untrusted input, so it is first clamped pointwise to
+    /// this state's own clock (see [`VersionVector::clamped_to`]): an entry
+    /// the issuer has not seen, or a count above what it has seen, is
+    /// treated as "not yet seen". Clamping never makes the write supersede
+    /// more than the client claimed, only less, so an honest client that
+    /// read from a replica ahead of this one at worst leaves an extra
+    /// sibling, never loses a write; and a forged context can neither grow
+    /// the key's clock (no fake actors, no counters far ahead that would
+    /// make another actor's later writes look already seen) nor push the
+    /// issuer's counter towards overflow.
+    ///
+    /// The new dot's counter is one past what this state records for
+    /// `actor`, never taken from the context: dots stay unique as long as
+    /// `actor` is used only by a replica that keeps its own durable copy,
+    /// which is why a replica that may have lost data takes a fresh actor
+    /// (see [`Replica::with_actor`](crate::Replica::with_actor)). Returns
+    /// the new dot, or [`DotsExhausted`] (nothing changed) when `actor`
+    /// already issued `u64::MAX` events for this key.
+    pub fn update(
+        &mut self,
+        context: &VersionVector,
+        actor: NodeId,
+        value: Option<Bytes>,
+    ) -> Result<Dot, DotsExhausted> {
+        let context = context.clamped_to(&self.clock);
+        let counter = self
+            .clock
+            .get(actor)
+            .checked_add(1)
+            .ok_or(DotsExhausted { actor })?;
         self.siblings.retain(|s| !context.contains(s.dot));
-        let counter = self.clock.get(actor).max(context.get(actor)) + 1;
         let dot = Dot { actor, counter };
-        self.clock.merge(context);
+        // The clamped context is below the clock, so merging it would
+        // change nothing; only the new dot is recorded.
         self.clock.observe(actor, counter);
         // The new dot is the largest of its actor, so pushing and re-sorting
         // only moves it past other actors' dots.
         self.siblings.push(Sibling { dot, value });
         self.siblings.sort_by_key(|s| s.dot);
-        dot
+        Ok(dot)
+    }
+
+    /// Bytes this state takes in a record or a message, near enough for a
+    /// limit: the values, plus 24 bytes per sibling and 16 per clock entry
+    /// (postcard varints are at most that long).
+    pub fn size_bytes(&self) -> usize {
+        self.siblings
+            .iter()
+            .map(|s| 24 + s.value.as_ref().map_or(0, Bytes::len))
+            .sum::<usize>()
+            + 16 * self.clock.len()
     }
 
     /// Merges another replica's state of the same key into this one.
@@ -325,9 +382,9 @@ mod tests {
     #[test]
     fn write_with_context_supersedes_what_was_read() {
         let mut s = SiblingSet::new();
-        s.update(&VersionVector::new(), A, v("x"));
+        s.update(&VersionVector::new(), A, v("x")).unwrap();
         let ctx = s.clock().clone();
-        s.update(&ctx, A, v("y"));
+        s.update(&ctx, A, v("y")).unwrap();
         assert_eq!(s.values().collect::<Vec<_>>(), vec![&v("y").unwrap()]);
         assert_eq!(s.clock().get(A), 2);
     }
@@ -335,20 +392,20 @@ mod tests {
     #[test]
     fn blind_writes_become_siblings() {
         let mut s = SiblingSet::new();
-        s.update(&VersionVector::new(), A, v("x"));
-        s.update(&VersionVector::new(), A, v("y"));
+        s.update(&VersionVector::new(), A, v("x")).unwrap();
+        s.update(&VersionVector::new(), A, v("y")).unwrap();
         assert_eq!(s.values().count(), 2);
     }
 
     #[test]
     fn merge_keeps_concurrent_and_drops_superseded() {
         let mut a = SiblingSet::new();
-        a.update(&VersionVector::new(), A, v("x"));
+        a.update(&VersionVector::new(), A, v("x")).unwrap();
         let mut b = a.clone();
         // b supersedes x; a meanwhile gets a concurrent write from B.
         let ctx = b.clock().clone();
-        b.update(&ctx, A, v("x2"));
-        a.update(&VersionVector::new(), B, v("z"));
+        b.update(&ctx, A, v("x2")).unwrap();
+        a.update(&VersionVector::new(), B, v("z")).unwrap();
         let mut m = a.clone();
         m.merge(&b);
         let vals: Vec<_> = m.values().cloned().collect();
@@ -362,10 +419,10 @@ mod tests {
     fn deletes_are_tombstones() {
         let mut s = SiblingSet::new();
         assert!(s.is_deleted());
-        s.update(&VersionVector::new(), A, v("x"));
+        s.update(&VersionVector::new(), A, v("x")).unwrap();
         assert!(!s.is_deleted());
         let ctx = s.clock().clone();
-        s.update(&ctx, A, None);
+        s.update(&ctx, A, None).unwrap();
         assert!(s.is_deleted());
         assert_eq!(s.siblings().len(), 1);
     }

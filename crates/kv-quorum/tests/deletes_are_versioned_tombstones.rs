@@ -49,6 +49,7 @@ fn storage_sees_a_tombstone_record() {
         context,
         value: value.map(b),
         max_siblings: 8,
+        state_bytes_max: 1 << 20,
     };
     let resp = replica.handle(write(Some("v"), VersionVector::new()));
     let ReplicaResponse::Written { set } = resp else {

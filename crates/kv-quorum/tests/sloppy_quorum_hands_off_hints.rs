@@ -145,7 +145,8 @@ fn hint_counts_survive_a_restart() {
         &VersionVector::new(),
         NodeId(1),
         Some(Bytes::from_static(b"v")),
-    );
+    )
+    .unwrap();
     store.add(NodeId(9), b"a", &set).unwrap();
     store.add(NodeId(8), b"b", &set).unwrap();
     assert!(store.add(NodeId(9), b"c", &set).is_err());

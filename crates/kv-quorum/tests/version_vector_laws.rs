@@ -59,9 +59,15 @@ fn run(ops: &[Op]) -> (Vec<SiblingSet>, Vec<BTreeSet<u64>>) {
                     None => (VersionVector::new(), BTreeSet::new()),
                 };
                 next += 1;
-                sets[r].update(&ctx, NodeId(r as u64), Some(Bytes::from(next.to_string())));
-                dead[r].extend(saw.iter().copied());
-                seen[r].extend(saw);
+                sets[r]
+                    .update(&ctx, NodeId(r as u64), Some(Bytes::from(next.to_string())))
+                    .unwrap();
+                // The issuer clamps a context to what it has seen itself:
+                // a write supersedes only what both the client and the
+                // issuer saw; the rest stays alive, to be superseded by a
+                // later write.
+                let saw: BTreeSet<u64> = saw.intersection(&seen[r]).copied().collect();
+                dead[r].extend(saw);
                 seen[r].insert(next);
             }
             Op::Sync { from, to } => {
