@@ -107,13 +107,16 @@ pub enum ErrorCode {
     Timeout,
     /// The request is invalid (bad consistency, oversized key or value).
     InvalidRequest,
-    /// The key has more concurrent siblings than the bound; read and resolve.
+    /// The key has more concurrent siblings, or more bytes of them, than
+    /// the bound; nothing was written. Read and resolve.
     TooManySiblings,
-    /// The node is overloaded or shutting down; retry elsewhere.
+    /// The node is overloaded or shutting down; retry elsewhere. Not sent
+    /// by this version.
     Overloaded,
-    /// Storage failed on the coordinator or a replica.
+    /// Storage failed on the coordinator or a replica. A write may have
+    /// been applied.
     Storage,
-    /// Anything else.
+    /// Anything else. A write may have been applied.
     Internal,
 }
 

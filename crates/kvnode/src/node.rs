@@ -97,7 +97,8 @@ pub async fn run(config: Config) -> Result<()> {
             Arc::clone(&hints),
             HintLimits::default(),
         )
-        .context("cannot open the hint store")?,
+        .context("cannot open the hint store")?
+        .with_actor(actor),
     );
 
     let listener = TcpListener::bind(config.listen)
@@ -547,11 +548,14 @@ fn error_response(e: &QuorumError) -> Response {
         QuorumError::Unavailable { .. } => ErrorCode::Unavailable,
         QuorumError::Indeterminate { .. } => ErrorCode::Indeterminate,
         QuorumError::Timeout { .. } => ErrorCode::Timeout,
-        QuorumError::TooManySiblings { .. } => ErrorCode::TooManySiblings,
+        QuorumError::TooManySiblings { .. } | QuorumError::StateTooLarge { .. } => {
+            ErrorCode::TooManySiblings
+        }
         QuorumError::InvalidConsistency { .. } | QuorumError::InvalidContext { .. } => {
             ErrorCode::InvalidRequest
         }
-        QuorumError::HintStoreFull { .. } => ErrorCode::Unavailable,
+        // The issuer may already hold the write: not "nothing was written".
+        QuorumError::HintStoreFull { .. } => ErrorCode::Indeterminate,
         QuorumError::Storage { .. } | QuorumError::Replica { .. } => ErrorCode::Storage,
         _ => ErrorCode::Internal,
     };
@@ -559,4 +563,62 @@ fn error_response(e: &QuorumError) -> Response {
         code,
         message: e.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kv_quorum::ReplicaFailure;
+
+    /// Unavailable, InvalidRequest and TooManySiblings tell a client that
+    /// nothing was written; no error that may have written may map to them.
+    #[test]
+    fn only_errors_that_wrote_nothing_say_so() {
+        let node = NodeId(7);
+        let errors = [
+            QuorumError::Unavailable {
+                required: 2,
+                alive: 1,
+            },
+            QuorumError::Indeterminate {
+                acked: 1,
+                required: 2,
+            },
+            QuorumError::Timeout {
+                acked: 1,
+                required: 2,
+            },
+            QuorumError::TooManySiblings { count: 9, max: 8 },
+            QuorumError::StateTooLarge { bytes: 9, max: 8 },
+            QuorumError::InvalidConsistency { requested: 4, n: 3 },
+            QuorumError::InvalidContext { detail: "x".into() },
+            QuorumError::HintStoreFull {
+                node,
+                acked: 1,
+                required: 2,
+            },
+            QuorumError::Replica {
+                node,
+                failure: ReplicaFailure::Storage { detail: "x".into() },
+            },
+            QuorumError::Storage { detail: "x".into() },
+        ];
+        for e in &errors {
+            let Response::Error(reply) = error_response(e) else {
+                panic!("{e:?} is not an error reply");
+            };
+            let claims_nothing_written = matches!(
+                reply.code,
+                ErrorCode::Unavailable | ErrorCode::InvalidRequest | ErrorCode::TooManySiblings
+            );
+            assert!(
+                !claims_nothing_written || e.nothing_written(),
+                "{e:?} may have written but answers {:?}",
+                reply.code
+            );
+            if e.nothing_written() {
+                assert!(claims_nothing_written, "{e:?} answers {:?}", reply.code);
+            }
+        }
+    }
 }

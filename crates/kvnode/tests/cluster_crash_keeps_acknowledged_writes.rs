@@ -68,7 +68,12 @@ async fn default_durability_keeps_every_acknowledged_write_across_sigkill() {
                         let key = format!("r{round}-w{w}-k{}", n as usize % KEYS_PER_WRITER);
                         let delete = n % 7 == 6;
                         let value = Bytes::from(format!("r{round} w{w} n{n}"));
-                        *expected.lock().unwrap().in_flight.entry(key.clone()).or_default() += 1;
+                        *expected
+                            .lock()
+                            .unwrap()
+                            .in_flight
+                            .entry(key.clone())
+                            .or_default() += 1;
                         // Blind overwrites leave siblings; read the context
                         // so each write supersedes the last.
                         let Ok(read) = client.get(key.clone()).await else {
@@ -77,7 +82,9 @@ async fn default_durability_keeps_every_acknowledged_write_across_sigkill() {
                         let result = if delete {
                             client.delete(key.clone(), Some(&read.context)).await
                         } else {
-                            client.put(key.clone(), value.clone(), Some(&read.context)).await
+                            client
+                                .put(key.clone(), value.clone(), Some(&read.context))
+                                .await
                         };
                         let mut e = expected.lock().unwrap();
                         match result {
@@ -127,7 +134,10 @@ async fn default_durability_keeps_every_acknowledged_write_across_sigkill() {
         eprintln!("round {round}: {checked} keys checked after SIGKILL");
         acked_total += checked;
     }
-    assert!(acked_total > 0, "no write was acknowledged: nothing was tested");
+    assert!(
+        acked_total > 0,
+        "no write was acknowledged: nothing was tested"
+    );
 }
 
 /// Riak's kv679: an issuer that lost an acknowledged write must not issue
