@@ -105,7 +105,12 @@ pub enum ActorChange {
     /// `data/ACTOR` is missing.
     NoRecord,
     /// `data/ACTOR` was written by another start than the previous one.
-    DataFromAnotherStart { recorded: u64, previous: u64 },
+    DataFromAnotherStart {
+        /// The start that last wrote `data/ACTOR`.
+        recorded: u64,
+        /// The start before this one.
+        previous: u64,
+    },
     /// The last run stopped uncleanly without fsyncing every write, and the
     /// machine rebooted since.
     UncleanStopAcrossReboot,
