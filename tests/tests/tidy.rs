@@ -98,21 +98,42 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Dependency names listed in one `[...dependencies]` table of a manifest.
-fn dependencies(manifest: &str, table: &str) -> Vec<String> {
-    let mut deps = Vec::new();
-    let mut inside = false;
-    for line in manifest.lines() {
-        let line = line.trim();
-        if line.starts_with('[') {
-            inside = line == format!("[{table}]");
-            continue;
-        }
-        if inside && !line.is_empty() && !line.starts_with('#') {
-            let name = line.split(['=', '.']).next().unwrap_or("").trim();
-            deps.push(name.to_owned());
+/// The kinds of dependency table Cargo knows.
+const KINDS: [&str; 3] = ["dependencies", "dev-dependencies", "build-dependencies"];
+
+/// Names of the packages a manifest depends on through `kind` tables
+/// (`"dependencies"`, `"dev-dependencies"` or `"build-dependencies"`): the
+/// top-level table, whether written inline or as `[dependencies.foo]`
+/// sub-tables, and every `[target.'cfg(..)'.kind]` table. A renamed
+/// dependency (`alias = { package = "real" }`) counts under its package's
+/// name, since that is what the layering is about. Sorted, without repeats.
+///
+/// Panics on a manifest that is not valid TOML: tidy should fail loudly.
+fn dependencies(manifest: &str, kind: &str) -> Vec<String> {
+    let doc: toml::Table = toml::from_str(manifest).expect("manifest is not valid TOML");
+    let mut tables: Vec<&toml::Table> = Vec::new();
+    if let Some(t) = doc.get(kind).and_then(toml::Value::as_table) {
+        tables.push(t);
+    }
+    if let Some(targets) = doc.get("target").and_then(toml::Value::as_table) {
+        for target in targets.values() {
+            if let Some(t) = target.get(kind).and_then(toml::Value::as_table) {
+                tables.push(t);
+            }
         }
     }
+    let mut deps: Vec<String> = tables
+        .into_iter()
+        .flat_map(|t| t.iter())
+        .map(|(name, spec)| {
+            spec.get("package")
+                .and_then(toml::Value::as_str)
+                .unwrap_or(name)
+                .to_owned()
+        })
+        .collect();
+    deps.sort();
+    deps.dedup();
     deps
 }
 
@@ -159,33 +180,71 @@ fn every_rust_file_starts_with_a_module_doc() {
     );
 }
 
+/// The dependencies of `krate`'s manifest `text` that FORBIDDEN rules out.
+/// What ships with the crate counts: normal and build dependencies, on every
+/// target. Dev-dependencies only reach its tests.
+fn layering_violations(krate: &str, text: &str) -> Vec<String> {
+    let Some((_, forbidden)) = FORBIDDEN.iter().find(|(name, _)| *name == krate) else {
+        return Vec::new();
+    };
+    ["dependencies", "build-dependencies"]
+        .iter()
+        .flat_map(|kind| dependencies(text, kind))
+        .filter(|dep| {
+            forbidden.iter().any(|bad| {
+                if bad.ends_with('-') {
+                    dep.starts_with(bad)
+                } else {
+                    dep == bad
+                }
+            })
+        })
+        .collect()
+}
+
 #[test]
 fn pure_crates_keep_their_layering() {
     let manifests = manifests();
-    for (krate, forbidden) in FORBIDDEN {
+    for (krate, _) in FORBIDDEN {
         let Some((_, text)) = manifests.iter().find(|(name, _)| name == krate) else {
             panic!("crate {krate} named in FORBIDDEN does not exist");
         };
-        for dep in dependencies(text, "dependencies") {
-            for bad in *forbidden {
-                let hit = if bad.ends_with('-') {
-                    dep.starts_with(bad)
-                } else {
-                    dep == *bad
-                };
-                assert!(
-                    !hit,
-                    "{krate} depends on {dep}, which ARCHITECTURE.md forbids"
-                );
-            }
-        }
+        let bad = layering_violations(krate, text);
+        assert!(
+            bad.is_empty(),
+            "{krate} depends on {bad:?}, which ARCHITECTURE.md forbids"
+        );
     }
+}
+
+#[test]
+fn layering_check_sees_target_and_build_dependencies_but_not_dev() {
+    let text = r#"
+[package]
+name = "kv-ring"
+
+[dependencies]
+kv-types.workspace = true
+
+[target.'cfg(unix)'.dependencies]
+tokio = "1"
+
+[build-dependencies.kv-storage]
+workspace = true
+
+[dev-dependencies]
+futures = "0.3"
+"#;
+    assert_eq!(
+        layering_violations("kv-ring", text),
+        vec!["tokio", "kv-storage"]
+    );
 }
 
 #[test]
 fn nothing_depends_on_the_node() {
     for (krate, text) in manifests() {
-        for table in ["dependencies", "dev-dependencies"] {
+        for table in KINDS {
             let deps = dependencies(&text, table);
             assert!(
                 !deps.iter().any(|d| d == "kvnode"),
@@ -196,8 +255,99 @@ fn nothing_depends_on_the_node() {
 }
 
 #[test]
-fn dependency_parser_reads_tables() {
+fn dependency_parser_reads_inline_tables() {
     let text = "[package]\nname = \"x\"\n[dependencies]\nserde.workspace = true\ntokio = { version = \"1\" }\n# note\n[dev-dependencies]\nproptest = \"1\"\n";
     assert_eq!(dependencies(text, "dependencies"), vec!["serde", "tokio"]);
     assert_eq!(dependencies(text, "dev-dependencies"), vec!["proptest"]);
+    assert_eq!(
+        dependencies(text, "build-dependencies"),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn dependency_parser_reads_dotted_sub_tables() {
+    let text = r#"
+[package]
+name = "x"
+
+[dependencies.tokio]
+version = "1"
+features = ["full"]
+
+[dependencies.kv-storage]
+workspace = true
+
+[dev-dependencies.proptest]
+version = "1"
+"#;
+    assert_eq!(
+        dependencies(text, "dependencies"),
+        vec!["kv-storage", "tokio"]
+    );
+    assert_eq!(dependencies(text, "dev-dependencies"), vec!["proptest"]);
+}
+
+#[test]
+fn dependency_parser_reads_target_specific_tables() {
+    let text = r#"
+[package]
+name = "x"
+
+[dependencies]
+serde = "1"
+
+[target.'cfg(unix)'.dependencies]
+tokio = "1"
+
+[target."x86_64-pc-windows-msvc".dependencies.kv-gossip]
+path = "../kv-gossip"
+
+[target.'cfg(unix)'.dev-dependencies]
+tempfile = "3"
+
+[target.'cfg(unix)'.build-dependencies]
+cc = "1"
+"#;
+    assert_eq!(
+        dependencies(text, "dependencies"),
+        vec!["kv-gossip", "serde", "tokio"]
+    );
+    assert_eq!(dependencies(text, "dev-dependencies"), vec!["tempfile"]);
+    assert_eq!(dependencies(text, "build-dependencies"), vec!["cc"]);
+}
+
+#[test]
+fn dependency_parser_reads_build_dependencies() {
+    let text = r#"
+[package]
+name = "x"
+
+[build-dependencies]
+kv-wire.workspace = true
+
+[build-dependencies.tokio]
+version = "1"
+"#;
+    assert_eq!(
+        dependencies(text, "build-dependencies"),
+        vec!["kv-wire", "tokio"]
+    );
+    assert_eq!(dependencies(text, "dependencies"), Vec::<String>::new());
+}
+
+#[test]
+fn dependency_parser_names_renamed_dependencies_by_package() {
+    let text = r#"
+[dependencies]
+rt = { package = "tokio", version = "1" }
+
+[dependencies.store]
+package = "kv-storage"
+path = "../kv-storage"
+"#;
+    assert_eq!(
+        dependencies(text, "dependencies"),
+        vec!["kv-storage", "tokio"]
+    );
 }

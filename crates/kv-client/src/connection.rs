@@ -14,18 +14,21 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tokio_util::codec::Framed;
+use tokio_util::codec::{Framed, FramedRead, FramedWrite};
 
 use kv_types::NodeId;
-use kv_wire::{Envelope, Hello, HelloReply, Role, WireCodec};
+use kv_wire::{Envelope, Hello, HelloReply, Role, WireCodec, WireError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::{ClientConfig, ClientError};
 
-type Pending<Resp> = Arc<Mutex<HashMap<u64, oneshot::Sender<Resp>>>>;
+/// Callers waiting for an answer, by request id. The writer, too, answers a
+/// caller here, with an error, when its request cannot be encoded.
+type Pending<Resp> = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Resp, ClientError>>>>>;
 
 /// A pipelined connection to one node: many requests in flight, each
 /// matched to its answer by id.
@@ -90,23 +93,37 @@ where
             None => return Err(unreachable("closed during the handshake".to_owned())),
         };
 
-        let framed = framed.map_codec(|c| c.retype::<Envelope<Resp>, Envelope<Req>>());
-        let (mut sink, mut stream) = framed.split();
+        // Separate halves rather than `Framed::split`: a split sink holds
+        // each item back and encodes it on the next poll, so an encoding
+        // error would surface on a later request. `FramedWrite` encodes in
+        // `feed`, so the writer knows which request could not be sent.
+        let parts = framed.into_parts();
+        let (read_half, write_half) = parts.io.into_split();
+        let mut stream = FramedRead::new(
+            read_half,
+            parts.codec.retype::<Envelope<Resp>, Envelope<Req>>(),
+        );
+        // Bytes the handshake read past its reply belong to the first frames.
+        stream.read_buffer_mut().extend_from_slice(&parts.read_buf);
+        let mut sink = FramedWrite::new(
+            write_half,
+            WireCodec::<Envelope<Resp>, Envelope<Req>>::new(config.frame_len_max),
+        );
         let (requests, mut queue) = mpsc::channel::<Envelope<Req>>(config.in_flight_max);
         let pending: Pending<Resp> = Arc::default();
         let open = Arc::new(AtomicBool::new(true));
 
         let writer_open = Arc::clone(&open);
+        let writer_pending = Arc::clone(&pending);
         let writer = tokio::spawn(async move {
-            while let Some(req) = queue.recv().await {
-                if sink.feed(req).await.is_err() {
+            'run: while let Some(req) = queue.recv().await {
+                if !feed(&mut sink, req, &writer_pending).await {
                     break;
                 }
                 // Batch what is already queued into the same write.
                 while let Ok(req) = queue.try_recv() {
-                    if sink.feed(req).await.is_err() {
-                        writer_open.store(false, Ordering::Release);
-                        return;
+                    if !feed(&mut sink, req, &writer_pending).await {
+                        break 'run;
                     }
                 }
                 if sink.flush().await.is_err() {
@@ -126,7 +143,7 @@ where
                         let waiter = lock(&reader_pending).remove(&id);
                         if let Some(waiter) = waiter {
                             // The caller may have timed out and gone; fine.
-                            let _ = waiter.send(body);
+                            let _ = waiter.send(Ok(body));
                         }
                     }
                     Err(e) => {
@@ -217,7 +234,7 @@ where
 #[derive(Debug)]
 pub struct Reply<Resp> {
     id: u64,
-    rx: oneshot::Receiver<Resp>,
+    rx: oneshot::Receiver<Result<Resp, ClientError>>,
     pending: Pending<Resp>,
     addr: String,
     /// Held until the answer arrives or is abandoned: the in-flight bound.
@@ -235,7 +252,7 @@ impl<Resp> Reply<Resp> {
             _slot,
         } = self;
         match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok(resp)) => Ok(resp),
+            Ok(Ok(answer)) => answer,
             Ok(Err(_)) => Err(ClientError::ConnectionLost {
                 addr,
                 maybe_applied: true,
@@ -246,6 +263,32 @@ impl<Resp> Reply<Resp> {
             }
         }
     }
+}
+
+type Sink<Req, Resp> = FramedWrite<OwnedWriteHalf, WireCodec<Envelope<Resp>, Envelope<Req>>>;
+
+/// Feeds one request to the socket; false when the connection is broken.
+///
+/// A request that cannot be encoded (too large for a frame) is answered at
+/// once with the error and the connection carries on: the codec leaves its
+/// buffer as it was, so nothing of the request was sent.
+async fn feed<Req: Serialize, Resp>(
+    sink: &mut Sink<Req, Resp>,
+    req: Envelope<Req>,
+    pending: &Pending<Resp>,
+) -> bool {
+    let id = req.id;
+    let refused = match sink.feed(req).await {
+        Ok(()) => return true,
+        Err(WireError::FrameTooLarge { len, max }) => ClientError::RequestTooLarge { len, max },
+        Err(WireError::Malformed(e)) => ClientError::Protocol(format!("cannot encode: {e}")),
+        Err(_) => return false,
+    };
+    if let Some(waiter) = lock(pending).remove(&id) {
+        // The caller may have timed out and gone; fine.
+        let _ = waiter.send(Err(refused));
+    }
+    true
 }
 
 impl<Req, Resp> Drop for Pipeline<Req, Resp> {

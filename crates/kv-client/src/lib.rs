@@ -115,6 +115,15 @@ pub enum ClientError {
         /// The node's explanation.
         message: String,
     },
+    /// The request does not fit in one frame of `frame_len_max` bytes; it
+    /// was not sent, and the connection is unharmed.
+    #[error("request of {len} bytes exceeds the frame limit of {max} bytes; not sent")]
+    RequestTooLarge {
+        /// The encoded request's length.
+        len: usize,
+        /// The bound, `frame_len_max`.
+        max: usize,
+    },
     /// No answer within the request timeout.
     #[error("no answer within {0:?}")]
     Timeout(Duration),
