@@ -225,8 +225,9 @@ impl TcpTransport {
 /// The [`ReplicaTransport`] seam over an `Arc<TcpTransport>`.
 ///
 /// Every path starts delivery before `call` returns, as the seam's contract
-/// asks: a local request is applied at once (or handed to a blocking thread
-/// when each write waits for fsync), a request to a peer with an open pooled
+/// asks: a local request is applied at once (or spawned on a blocking thread
+/// when each write waits for fsync, so it runs even if the future is
+/// dropped), a request to a peer with an open pooled
 /// connection is queued on it at once, and only a request that must first
 /// dial its peer is spawned as a task.
 pub struct ReplicaLink(pub Arc<TcpTransport>);
@@ -243,7 +244,18 @@ impl ReplicaTransport for ReplicaLink {
                 let resp = this.replica.handle(req);
                 return Box::pin(std::future::ready(Ok(resp)));
             }
-            return Box::pin(async move { Ok(this.local(req).await) });
+            // Spawned, not returned unpolled: a caller that drops the
+            // future (asynchronous read repair, the spare acks of a W=1
+            // write) must still have the request applied.
+            let replica = Arc::clone(&this.replica);
+            let task = tokio::task::spawn_blocking(move || replica.handle(req));
+            return Box::pin(async move {
+                Ok(task.await.unwrap_or_else(|e| {
+                    ReplicaResponse::Failed(kv_quorum::ReplicaFailure::Storage {
+                        detail: format!("replica task failed: {e}"),
+                    })
+                }))
+            });
         }
         let Some(addr) = this.addr_of(to) else {
             return Box::pin(std::future::ready(Err(TransportError::Unreachable {
@@ -309,4 +321,98 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // Every critical section is a single map operation, so a poisoned map is
     // still consistent.
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use kv_quorum::{HintLimits, SiblingSet};
+
+    const LOCAL: NodeId = NodeId(1);
+
+    /// A transport for node 1 whose replica writes on blocking threads, as
+    /// under `--durability sync`.
+    fn sync_transport() -> (Arc<Replica>, ReplicaLink) {
+        let replica = Arc::new(Replica::in_memory(LOCAL, HintLimits::default()));
+        let transport = TcpTransport::new(
+            LOCAL,
+            "test",
+            Arc::clone(&replica),
+            1 << 20,
+            Duration::from_secs(1),
+            true,
+        );
+        (replica, ReplicaLink(Arc::new(transport)))
+    }
+
+    fn one_value(actor: NodeId, value: &'static [u8]) -> SiblingSet {
+        let mut set = SiblingSet::new();
+        set.update(&Default::default(), actor, Some(Bytes::from_static(value)));
+        set
+    }
+
+    /// Polls `done` until it holds or a second has passed.
+    async fn eventually(done: impl Fn() -> bool) -> bool {
+        for _ in 0..100 {
+            if done() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        done()
+    }
+
+    #[tokio::test]
+    async fn local_replicate_under_sync_durability_lands_when_the_future_is_dropped() {
+        let (replica, link) = sync_transport();
+        let set = one_value(NodeId(2), b"repaired");
+        // Asynchronous read repair: the coordinator sends and never awaits.
+        drop(link.call(
+            LOCAL,
+            ReplicaRequest::Replicate {
+                key: Bytes::from_static(b"k"),
+                set,
+            },
+        ));
+        let landed = eventually(|| {
+            replica
+                .read(b"k")
+                .is_ok_and(|s| s.values().any(|v| v.as_ref() == b"repaired"))
+        })
+        .await;
+        assert!(landed, "a dropped local repair must still be applied");
+    }
+
+    #[tokio::test]
+    async fn local_hint_under_sync_durability_is_stored_when_the_future_is_dropped() {
+        let (replica, link) = sync_transport();
+        // A stand-in at W=1 answers from whichever replica acks first and
+        // drops the rest, its own hint among them.
+        drop(link.call(
+            LOCAL,
+            ReplicaRequest::ReplicateHinted {
+                key: Bytes::from_static(b"k"),
+                set: one_value(NodeId(3), b"hinted"),
+                intended_owner: NodeId(3),
+            },
+        ));
+        let stored = eventually(|| replica.hints().find(b"k").is_ok_and(|s| s.is_some())).await;
+        assert!(stored, "a dropped local hint must still be stored");
+    }
+
+    #[tokio::test]
+    async fn local_call_under_sync_durability_answers_with_the_replica_response() {
+        let (_replica, link) = sync_transport();
+        let resp = link
+            .call(
+                LOCAL,
+                ReplicaRequest::Replicate {
+                    key: Bytes::from_static(b"k"),
+                    set: one_value(NodeId(2), b"v"),
+                },
+            )
+            .await;
+        assert!(matches!(resp, Ok(ReplicaResponse::Ack)), "{resp:?}");
+    }
 }
