@@ -161,6 +161,7 @@ impl TcpTransport {
             .connection(&addr)
             .await
             .map_err(|_| TransportError::Unreachable { node: to })?;
+        check_peer(to, &addr, &conn)?;
         replica_answer(
             to,
             conn.call(PeerRequest::Replica(req), self.request_timeout)
@@ -179,6 +180,7 @@ impl TcpTransport {
             .addr_of(to)
             .ok_or_else(|| format!("no address known for node {to}"))?;
         let conn = self.connection(&addr).await.map_err(|e| e.to_string())?;
+        check_peer(to, &addr, &conn).map_err(|e| e.to_string())?;
         conn.call(req, timeout).await.map_err(|e| e.to_string())
     }
 
@@ -263,6 +265,9 @@ impl ReplicaTransport for ReplicaLink {
             })));
         };
         if let Some(conn) = this.pooled(&addr) {
+            if let Err(e) = check_peer(to, &addr, &conn) {
+                return Box::pin(std::future::ready(Err(e)));
+            }
             return match conn.send(PeerRequest::Replica(req)) {
                 Ok(reply) => {
                     let timeout = this.request_timeout;
@@ -284,6 +289,21 @@ impl ReplicaTransport for ReplicaLink {
             })
         })
     }
+}
+
+/// Refuses a connection whose peer answered the handshake as another node
+/// than the one dialled: a node wiped and restarted at the same address with
+/// a new id must not be counted as the old one.
+fn check_peer(to: NodeId, addr: &str, conn: &PeerConn) -> Result<(), TransportError> {
+    let answered = conn.peer();
+    if answered == to {
+        return Ok(());
+    }
+    tracing::warn!(dialled = %to, answered = %answered, %addr, "peer answered as another node; refused");
+    Err(TransportError::Lost {
+        node: to,
+        detail: format!("{addr} answered as node {answered}, not node {to}"),
+    })
 }
 
 /// Maps a peer's answer to a replica request onto kv-quorum's terms.
@@ -414,5 +434,65 @@ mod tests {
             )
             .await;
         assert!(matches!(resp, Ok(ReplicaResponse::Ack)), "{resp:?}");
+    }
+
+    #[tokio::test]
+    async fn peer_answering_as_another_node_is_refused() {
+        use futures::{SinkExt, StreamExt};
+        use kv_wire::{Hello, HelloReply, PROTOCOL_VERSION, WireCodec};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        // A fake acceptor: welcomes every opener as node 99, then stays silent.
+        tokio::spawn(async move {
+            while let Ok((sock, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut framed = tokio_util::codec::Framed::new(
+                        sock,
+                        WireCodec::<Hello, HelloReply>::new(1 << 20),
+                    );
+                    if framed.next().await.is_some() {
+                        let welcome = HelloReply::Welcome {
+                            version: PROTOCOL_VERSION,
+                            node: NodeId(99),
+                        };
+                        let _ = framed.send(welcome).await;
+                    }
+                    let (mut read, _write) = framed.into_parts().io.into_split();
+                    let _ = tokio::io::copy(&mut read, &mut tokio::io::sink()).await;
+                });
+            }
+        });
+        let replica = Arc::new(Replica::in_memory(LOCAL, HintLimits::default()));
+        let transport = Arc::new(TcpTransport::new(
+            LOCAL,
+            "test",
+            replica,
+            1 << 20,
+            Duration::from_millis(200),
+            false,
+        ));
+        transport.set_addr(NodeId(2), &addr);
+        let link = ReplicaLink(Arc::clone(&transport));
+        for _ in 0..2 {
+            // Once while dialling, once over the pooled connection.
+            let got = link
+                .call(
+                    NodeId(2),
+                    ReplicaRequest::Get {
+                        key: Bytes::from_static(b"k"),
+                    },
+                )
+                .await;
+            match got {
+                Err(TransportError::Lost { detail, .. }) => {
+                    assert!(
+                        detail.contains(&NodeId(99).to_string())
+                            && detail.contains(&NodeId(2).to_string()),
+                        "{detail}"
+                    );
+                }
+                other => panic!("expected a refusal naming both ids, got {other:?}"),
+            }
+        }
     }
 }
