@@ -161,6 +161,7 @@ impl TcpTransport {
             .connection(&addr)
             .await
             .map_err(|_| TransportError::Unreachable { node: to })?;
+        check_peer(to, &addr, &conn)?;
         replica_answer(
             to,
             conn.call(PeerRequest::Replica(req), self.request_timeout)
@@ -179,6 +180,7 @@ impl TcpTransport {
             .addr_of(to)
             .ok_or_else(|| format!("no address known for node {to}"))?;
         let conn = self.connection(&addr).await.map_err(|e| e.to_string())?;
+        check_peer(to, &addr, &conn).map_err(|e| e.to_string())?;
         conn.call(req, timeout).await.map_err(|e| e.to_string())
     }
 
@@ -225,8 +227,9 @@ impl TcpTransport {
 /// The [`ReplicaTransport`] seam over an `Arc<TcpTransport>`.
 ///
 /// Every path starts delivery before `call` returns, as the seam's contract
-/// asks: a local request is applied at once (or handed to a blocking thread
-/// when each write waits for fsync), a request to a peer with an open pooled
+/// asks: a local request is applied at once (or spawned on a blocking thread
+/// when each write waits for fsync, so it runs even if the future is
+/// dropped), a request to a peer with an open pooled
 /// connection is queued on it at once, and only a request that must first
 /// dial its peer is spawned as a task.
 pub struct ReplicaLink(pub Arc<TcpTransport>);
@@ -243,7 +246,18 @@ impl ReplicaTransport for ReplicaLink {
                 let resp = this.replica.handle(req);
                 return Box::pin(std::future::ready(Ok(resp)));
             }
-            return Box::pin(async move { Ok(this.local(req).await) });
+            // Spawned, not returned unpolled: a caller that drops the
+            // future (asynchronous read repair, the spare acks of a W=1
+            // write) must still have the request applied.
+            let replica = Arc::clone(&this.replica);
+            let task = tokio::task::spawn_blocking(move || replica.handle(req));
+            return Box::pin(async move {
+                Ok(task.await.unwrap_or_else(|e| {
+                    ReplicaResponse::Failed(kv_quorum::ReplicaFailure::Storage {
+                        detail: format!("replica task failed: {e}"),
+                    })
+                }))
+            });
         }
         let Some(addr) = this.addr_of(to) else {
             return Box::pin(std::future::ready(Err(TransportError::Unreachable {
@@ -251,6 +265,9 @@ impl ReplicaTransport for ReplicaLink {
             })));
         };
         if let Some(conn) = this.pooled(&addr) {
+            if let Err(e) = check_peer(to, &addr, &conn) {
+                return Box::pin(std::future::ready(Err(e)));
+            }
             return match conn.send(PeerRequest::Replica(req)) {
                 Ok(reply) => {
                     let timeout = this.request_timeout;
@@ -272,6 +289,21 @@ impl ReplicaTransport for ReplicaLink {
             })
         })
     }
+}
+
+/// Refuses a connection whose peer answered the handshake as another node
+/// than the one dialled: a node wiped and restarted at the same address with
+/// a new id must not be counted as the old one.
+fn check_peer(to: NodeId, addr: &str, conn: &PeerConn) -> Result<(), TransportError> {
+    let answered = conn.peer();
+    if answered == to {
+        return Ok(());
+    }
+    tracing::warn!(dialled = %to, answered = %answered, %addr, "peer answered as another node; refused");
+    Err(TransportError::Lost {
+        node: to,
+        detail: format!("{addr} answered as node {answered}, not node {to}"),
+    })
 }
 
 /// Maps a peer's answer to a replica request onto kv-quorum's terms.
@@ -309,4 +341,158 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // Every critical section is a single map operation, so a poisoned map is
     // still consistent.
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use kv_quorum::{HintLimits, SiblingSet};
+
+    const LOCAL: NodeId = NodeId(1);
+
+    /// A transport for node 1 whose replica writes on blocking threads, as
+    /// under `--durability sync`.
+    fn sync_transport() -> (Arc<Replica>, ReplicaLink) {
+        let replica = Arc::new(Replica::in_memory(LOCAL, HintLimits::default()));
+        let transport = TcpTransport::new(
+            LOCAL,
+            "test",
+            Arc::clone(&replica),
+            1 << 20,
+            Duration::from_secs(1),
+            true,
+        );
+        (replica, ReplicaLink(Arc::new(transport)))
+    }
+
+    fn one_value(actor: NodeId, value: &'static [u8]) -> SiblingSet {
+        let mut set = SiblingSet::new();
+        set.update(&Default::default(), actor, Some(Bytes::from_static(value)));
+        set
+    }
+
+    /// Polls `done` until it holds or a second has passed.
+    async fn eventually(done: impl Fn() -> bool) -> bool {
+        for _ in 0..100 {
+            if done() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        done()
+    }
+
+    #[tokio::test]
+    async fn local_replicate_under_sync_durability_lands_when_the_future_is_dropped() {
+        let (replica, link) = sync_transport();
+        let set = one_value(NodeId(2), b"repaired");
+        // Asynchronous read repair: the coordinator sends and never awaits.
+        drop(link.call(
+            LOCAL,
+            ReplicaRequest::Replicate {
+                key: Bytes::from_static(b"k"),
+                set,
+            },
+        ));
+        let landed = eventually(|| {
+            replica
+                .read(b"k")
+                .is_ok_and(|s| s.values().any(|v| v.as_ref() == b"repaired"))
+        })
+        .await;
+        assert!(landed, "a dropped local repair must still be applied");
+    }
+
+    #[tokio::test]
+    async fn local_hint_under_sync_durability_is_stored_when_the_future_is_dropped() {
+        let (replica, link) = sync_transport();
+        // A stand-in at W=1 answers from whichever replica acks first and
+        // drops the rest, its own hint among them.
+        drop(link.call(
+            LOCAL,
+            ReplicaRequest::ReplicateHinted {
+                key: Bytes::from_static(b"k"),
+                set: one_value(NodeId(3), b"hinted"),
+                intended_owner: NodeId(3),
+            },
+        ));
+        let stored = eventually(|| replica.hints().find(b"k").is_ok_and(|s| s.is_some())).await;
+        assert!(stored, "a dropped local hint must still be stored");
+    }
+
+    #[tokio::test]
+    async fn local_call_under_sync_durability_answers_with_the_replica_response() {
+        let (_replica, link) = sync_transport();
+        let resp = link
+            .call(
+                LOCAL,
+                ReplicaRequest::Replicate {
+                    key: Bytes::from_static(b"k"),
+                    set: one_value(NodeId(2), b"v"),
+                },
+            )
+            .await;
+        assert!(matches!(resp, Ok(ReplicaResponse::Ack)), "{resp:?}");
+    }
+
+    #[tokio::test]
+    async fn peer_answering_as_another_node_is_refused() {
+        use futures::{SinkExt, StreamExt};
+        use kv_wire::{Hello, HelloReply, PROTOCOL_VERSION, WireCodec};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        // A fake acceptor: welcomes every opener as node 99, then stays silent.
+        tokio::spawn(async move {
+            while let Ok((sock, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut framed = tokio_util::codec::Framed::new(
+                        sock,
+                        WireCodec::<Hello, HelloReply>::new(1 << 20),
+                    );
+                    if framed.next().await.is_some() {
+                        let welcome = HelloReply::Welcome {
+                            version: PROTOCOL_VERSION,
+                            node: NodeId(99),
+                        };
+                        let _ = framed.send(welcome).await;
+                    }
+                    let (mut read, _write) = framed.into_parts().io.into_split();
+                    let _ = tokio::io::copy(&mut read, &mut tokio::io::sink()).await;
+                });
+            }
+        });
+        let replica = Arc::new(Replica::in_memory(LOCAL, HintLimits::default()));
+        let transport = Arc::new(TcpTransport::new(
+            LOCAL,
+            "test",
+            replica,
+            1 << 20,
+            Duration::from_millis(200),
+            false,
+        ));
+        transport.set_addr(NodeId(2), &addr);
+        let link = ReplicaLink(Arc::clone(&transport));
+        for _ in 0..2 {
+            // Once while dialling, once over the pooled connection.
+            let got = link
+                .call(
+                    NodeId(2),
+                    ReplicaRequest::Get {
+                        key: Bytes::from_static(b"k"),
+                    },
+                )
+                .await;
+            match got {
+                Err(TransportError::Lost { detail, .. }) => {
+                    assert!(
+                        detail.contains(&NodeId(99).to_string())
+                            && detail.contains(&NodeId(2).to_string()),
+                        "{detail}"
+                    );
+                }
+                other => panic!("expected a refusal naming both ids, got {other:?}"),
+            }
+        }
+    }
 }
