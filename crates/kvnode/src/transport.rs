@@ -368,7 +368,8 @@ mod tests {
 
     fn one_value(actor: NodeId, value: &'static [u8]) -> SiblingSet {
         let mut set = SiblingSet::new();
-        set.update(&Default::default(), actor, Some(Bytes::from_static(value)));
+        set.update(&Default::default(), actor, Some(Bytes::from_static(value)))
+            .expect("a fresh set has counters to spare");
         set
     }
 
