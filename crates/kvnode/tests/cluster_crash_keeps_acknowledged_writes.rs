@@ -193,7 +193,9 @@ async fn an_issuer_that_lost_its_data_never_reuses_a_dot() {
         "two blind writes must stay siblings on every replica"
     );
     // Read repair brought every replica to the same state.
-    for node in &cluster.nodes {
+    for (i, node) in cluster.nodes.iter().enumerate() {
+        // R=3 needs every peer alive in this node's own view.
+        cluster.wait_alive_seen_by(i, 3).await;
         let mut got = node.client().await.get("k").await.unwrap().siblings;
         got.sort();
         assert_eq!(got.len(), 2, "{}: {got:?}", node.addr);
