@@ -183,9 +183,14 @@ async fn an_issuer_that_lost_its_data_never_reuses_a_dot() {
     cluster.wait_alive(3).await;
 
     let c0 = cluster.nodes[0].client().await;
-    c0.put("k", "second", None).await.unwrap();
+    // Around a restart, nodes may answer Unavailable ("nothing was
+    // written") until they have learned each other's state again: retry
+    // only that, bounded.
+    until_available(|| c0.put("k", "second", None))
+        .await
+        .unwrap();
     let c1 = cluster.nodes[1].client().await;
-    let mut got = c1.get("k").await.unwrap().siblings;
+    let mut got = until_available(|| c1.get("k")).await.unwrap().siblings;
     got.sort();
     assert_eq!(
         got,
@@ -196,8 +201,32 @@ async fn an_issuer_that_lost_its_data_never_reuses_a_dot() {
     for (i, node) in cluster.nodes.iter().enumerate() {
         // R=3 needs every peer alive in this node's own view.
         cluster.wait_alive_seen_by(i, 3).await;
-        let mut got = node.client().await.get("k").await.unwrap().siblings;
+        let client = node.client().await;
+        let mut got = until_available(|| client.get("k")).await.unwrap().siblings;
         got.sort();
         assert_eq!(got.len(), 2, "{}: {got:?}", node.addr);
     }
+}
+
+/// Runs `op` until it answers anything but `Unavailable` (which promises
+/// that nothing was done, so a retry is safe), at most 50 times.
+async fn until_available<T, F>(mut op: impl FnMut() -> F) -> Result<T, kv_client::ClientError>
+where
+    F: std::future::Future<Output = Result<T, kv_client::ClientError>>,
+{
+    let mut result = op().await;
+    for _ in 0..50 {
+        if !matches!(
+            result,
+            Err(kv_client::ClientError::Server {
+                code: kv_client::ErrorCode::Unavailable,
+                ..
+            })
+        ) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        result = op().await;
+    }
+    result
 }
