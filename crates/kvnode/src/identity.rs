@@ -67,30 +67,28 @@ pub fn lock(dir: &Path) -> Result<DirLock> {
 /// Reads the node id from `dir`, or chooses and persists one.
 pub fn node_id(dir: &Path) -> Result<NodeId> {
     let path = dir.join("node_id");
-    match fs::read_to_string(&path) {
-        Ok(text) => text
+    match read_if_present(&path)? {
+        Some(text) => text
             .trim()
             .parse()
             .with_context(|| format!("{} is corrupt", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        None => {
             let id = NodeId(rand::random::<u64>());
             write_atomically(dir, "node_id", &format!("{id}\n"))?;
             Ok(id)
         }
-        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
     }
 }
 
 /// Increments and returns the generation stored in `dir` (1 on first start).
 pub fn next_generation(dir: &Path) -> Result<u64> {
     let path = dir.join("generation");
-    let previous = match fs::read_to_string(&path) {
-        Ok(text) => text
+    let previous = match read_if_present(&path)? {
+        Some(text) => text
             .trim()
             .parse::<u64>()
             .with_context(|| format!("{} is corrupt", path.display()))?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        None => 0,
     };
     let Some(next) = previous.checked_add(1) else {
         bail!("{} has reached its maximum", path.display());
@@ -165,8 +163,8 @@ fn actor_with_boot_id(
     let data = dir.join("data");
     fs::create_dir_all(&data).with_context(|| format!("cannot create {}", data.display()))?;
     let actor_path = data.join("ACTOR");
-    let recorded = match fs::read_to_string(&actor_path) {
-        Ok(text) => {
+    let recorded = match read_if_present(&actor_path)? {
+        Some(text) => {
             let mut parts = text.split_whitespace();
             let parsed = parts
                 .next()
@@ -174,20 +172,18 @@ fn actor_with_boot_id(
                 .zip(parts.next().and_then(|g| g.parse::<u64>().ok()));
             Some(parsed.with_context(|| format!("{} is corrupt", actor_path.display()))?)
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", actor_path.display())),
+        None => None,
     };
     let running_path = dir.join("RUNNING");
-    let unclean = match fs::read_to_string(&running_path) {
-        Ok(text) => {
+    let unclean = match read_if_present(&running_path)? {
+        Some(text) => {
             let mut parts = text.split_whitespace();
             let then_boot = parts.next().unwrap_or("");
             let then_synced = parts.next() == Some("sync");
             let rebooted = boot.as_deref() != Some(then_boot);
             !then_synced && rebooted
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", running_path.display())),
+        None => false,
     };
     let previous = generation.saturating_sub(1);
     let change = match recorded {
@@ -216,6 +212,15 @@ pub fn stopped_cleanly(dir: &Path) -> Result<()> {
     fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
     fs::File::open(dir)?.sync_all()?;
     Ok(())
+}
+
+/// The contents of `path`, or `None` if it does not exist.
+fn read_if_present(path: &Path) -> Result<Option<String>> {
+    match fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
 }
 
 /// Replaces `dir/name` with `contents` so that a crash leaves either the old
