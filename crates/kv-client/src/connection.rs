@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use tokio_util::codec::{Framed, FramedRead, FramedWrite};
 
 use kv_types::NodeId;
-use kv_wire::{Envelope, Hello, HelloReply, Role, WireCodec, WireError};
+use kv_wire::{Envelope, Hello, HelloReply, WireCodec, WireError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -49,14 +49,14 @@ where
     Req: Serialize + Send + 'static,
     Resp: DeserializeOwned + Send + 'static,
 {
-    /// Connects to `addr` and completes the handshake as `role` (with our
-    /// node id when we are a node). Uses `config`'s cluster, timeouts and
-    /// bounds; its node list is ignored.
+    /// Connects to `addr` and completes the handshake with `hello` (a
+    /// client's, or a node's with its id and cluster settings). Uses
+    /// `config`'s timeouts and bounds; its cluster and node list are
+    /// ignored, the hello names the cluster.
     pub async fn open(
         addr: &str,
         config: &ClientConfig,
-        role: Role,
-        node: Option<NodeId>,
+        hello: Hello,
     ) -> Result<Self, ClientError> {
         let timeout = config.connect_timeout;
         let unreachable = |why: String| ClientError::NoNodeReachable {
@@ -75,7 +75,7 @@ where
             WireCodec::<HelloReply, Hello>::new(config.frame_len_max),
         );
         let handshake = async {
-            framed.send(Hello::new(&config.cluster, role, node)).await?;
+            framed.send(hello).await?;
             framed.next().await.transpose()
         };
         let reply = tokio::time::timeout(timeout, handshake)

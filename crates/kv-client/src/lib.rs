@@ -37,7 +37,7 @@ pub use kv_wire::client::{Consistency, ErrorCode, MemberStatus, StatusReply};
 use kv_wire::client::{Request, Response};
 
 pub use connection::{Pipeline, Reply};
-use kv_wire::Role;
+use kv_wire::Hello;
 
 type Connection = Pipeline<Request, Response>;
 
@@ -348,7 +348,13 @@ impl Client {
         for _ in 0..nodes.len() {
             let i = self.inner.next_node.fetch_add(1, Ordering::Relaxed) % nodes.len();
             let addr = &nodes[i];
-            match Connection::open(addr, &self.inner.config, Role::Client, None).await {
+            match Connection::open(
+                addr,
+                &self.inner.config,
+                Hello::client(&self.inner.config.cluster),
+            )
+            .await
+            {
                 Ok(conn) => {
                     // Stay on this node until it fails.
                     self.inner.next_node.store(i, Ordering::Relaxed);

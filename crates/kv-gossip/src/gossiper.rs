@@ -23,6 +23,8 @@ pub const MAX_TOKENS: usize = 1024;
 pub const MAX_ADDR_LEN: usize = 256;
 /// Longest zone name, in bytes.
 pub const MAX_ZONE_LEN: usize = 64;
+/// Longest settings summary ([`MemberMeta::settings`]), in bytes.
+pub const MAX_SETTINGS_LEN: usize = 128;
 /// Most peers gossiped to per round on purpose (a down peer and a seed may
 /// be added on top, see [`Gossiper::tick`]).
 pub const MAX_FANOUT: usize = 8;
@@ -65,6 +67,9 @@ pub struct GossipConfig {
     pub weight: u32,
     /// This node's ring tokens, at most [`MAX_TOKENS`].
     pub tokens: Vec<u64>,
+    /// What this node runs with, for operators, at most
+    /// [`MAX_SETTINGS_LEN`] bytes (see [`MemberMeta::settings`]).
+    pub settings: String,
     /// The status announced at start.
     pub status: Status,
     /// Addresses to bootstrap from, at most [`MAX_SEEDS`].
@@ -106,6 +111,7 @@ impl GossipConfig {
             zone: String::new(),
             weight: 1,
             tokens: Vec::new(),
+            settings: String::new(),
             status: Status::Joining,
             seeds: Vec::new(),
             interval,
@@ -133,6 +139,7 @@ impl GossipConfig {
             &self.gossip_addr,
             &self.client_addr,
             &self.zone,
+            &self.settings,
         )?;
         if self.seeds.len() > MAX_SEEDS {
             return bad("seeds", format!("{} > {MAX_SEEDS}", self.seeds.len()));
@@ -178,6 +185,7 @@ fn check_meta_bounds(
     gossip_addr: &str,
     client_addr: &str,
     zone: &str,
+    settings: &str,
 ) -> Result<(), GossipError> {
     if tokens > MAX_TOKENS {
         return Err(GossipError::TooManyTokens {
@@ -189,6 +197,7 @@ fn check_meta_bounds(
         ("gossip_addr", gossip_addr, MAX_ADDR_LEN),
         ("client_addr", client_addr, MAX_ADDR_LEN),
         ("zone", zone, MAX_ZONE_LEN),
+        ("settings", settings, MAX_SETTINGS_LEN),
     ] {
         if s.len() > max {
             return Err(GossipError::FieldTooLong {
@@ -347,6 +356,7 @@ impl<T: Transport> Gossiper<T> {
                 zone: cfg.zone.clone(),
                 weight: cfg.weight,
                 tokens: cfg.tokens.clone(),
+                settings: cfg.settings.clone(),
             },
             liveness: Liveness::Alive,
         };
@@ -822,7 +832,14 @@ impl<T: Transport> Gossiper<T> {
 
     fn apply(&mut self, u: Update, now: Duration) {
         if let Some(m) = &u.meta
-            && check_meta_bounds(m.tokens.len(), &m.gossip_addr, &m.client_addr, &m.zone).is_err()
+            && check_meta_bounds(
+                m.tokens.len(),
+                &m.gossip_addr,
+                &m.client_addr,
+                &m.zone,
+                &m.settings,
+            )
+            .is_err()
         {
             self.stats.updates_refused += 1;
             return;

@@ -85,8 +85,8 @@ pub mod sim;
 pub use detector::{Detector, MAX_ARRIVAL_WINDOW};
 pub use gossiper::{
     DEFAULT_MAX_DIGESTS, DEFAULT_MAX_EVENTS, DEFAULT_MAX_MEMBERS, DEFAULT_MAX_UPDATES, Event,
-    GossipConfig, Gossiper, MAX_ADDR_LEN, MAX_FANOUT, MAX_SEEDS, MAX_TOKENS, MAX_ZONE_LEN, Stats,
-    Transport, default_detector,
+    GossipConfig, Gossiper, MAX_ADDR_LEN, MAX_FANOUT, MAX_SEEDS, MAX_SETTINGS_LEN, MAX_TOKENS,
+    MAX_ZONE_LEN, Stats, Transport, default_detector,
 };
 pub use member::{Liveness, Member, MemberMeta, MemberState, Status, Version};
 pub use message::{GossipMessage, MAX_MESSAGE_BYTES, PeerAddr};

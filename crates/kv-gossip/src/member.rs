@@ -83,6 +83,11 @@ pub struct MemberMeta {
     pub weight: u32,
     /// Ring tokens, at most [`MAX_TOKENS`](crate::MAX_TOKENS).
     pub tokens: Vec<u64>,
+    /// What the member runs with, in the application's words (kvnode: N,
+    /// R, W and mode), so that an operator can compare members; at most
+    /// [`MAX_SETTINGS_LEN`](crate::MAX_SETTINGS_LEN) bytes. Gossip carries
+    /// it and never reads it.
+    pub settings: String,
 }
 
 /// One node as this node sees it.
@@ -151,6 +156,7 @@ mod tests {
                 zone: String::new(),
                 weight: 1,
                 tokens: Vec::new(),
+                settings: String::new(),
             },
             liveness: Liveness::Down,
         };

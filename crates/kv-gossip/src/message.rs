@@ -207,14 +207,15 @@ impl Update {
         let fixed = 3 * VARINT_MAX + 1;
         fixed
             + self.meta.as_ref().map_or(0, |m| {
-                // version, status, weight, three string lengths, token count.
+                // version, status, weight, four string lengths, token count.
                 VARINT_MAX
                     + 1
                     + 5
-                    + 3 * VARINT_MAX
+                    + 4 * VARINT_MAX
                     + m.gossip_addr.len()
                     + m.client_addr.len()
                     + m.zone.len()
+                    + m.settings.len()
                     + VARINT_MAX
                     + m.tokens.len() * VARINT_MAX
             })
@@ -245,6 +246,7 @@ mod tests {
                         zone: "z1".into(),
                         weight: u32::MAX,
                         tokens: vec![u64::MAX, 1, 2],
+                        settings: String::new(),
                     }),
                 }],
                 wants: vec![Want {

@@ -30,6 +30,7 @@ fn update(id: u64, generation: u64, heartbeat: u64, weight: u32) -> Update {
             zone: String::new(),
             weight,
             tokens: vec![],
+            settings: String::new(),
         }),
     }
 }

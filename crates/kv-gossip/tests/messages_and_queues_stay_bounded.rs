@@ -42,6 +42,7 @@ fn update(id: u64, tokens: usize) -> Update {
             zone: "z".into(),
             weight: 1,
             tokens: (0..tokens as u64).map(|t| u64::MAX - t).collect(),
+            settings: String::new(),
         }),
     }
 }

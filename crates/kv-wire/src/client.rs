@@ -163,6 +163,9 @@ pub struct MemberStatus {
     pub state: String,
     /// Its share of the ring's hash space, in parts per million.
     pub ring_share_ppm: u32,
+    /// What it runs with, as it gossips it (kvnode: N, R, W, mode and
+    /// durability); empty until its metadata arrives.
+    pub settings: String,
 }
 
 #[cfg(test)]

@@ -9,14 +9,18 @@
 //!
 //! The acceptor refuses a peer whose magic, protocol version or cluster name
 //! differs from its own, so that two clusters on one network, or two
-//! incompatible releases, never exchange data by mistake.
+//! incompatible releases, never exchange data by mistake. A node also
+//! refuses a peer that runs with other [`ClusterSettings`] (another N, another
+//! ring configuration): the two would place and count replicas differently.
 
 use kv_types::NodeId;
 use serde::{Deserialize, Serialize};
 
 /// The protocol version this build speaks. Bumped on any incompatible change
 /// to a message.
-pub const PROTOCOL_VERSION: u16 = 1;
+///
+/// 2: `Hello` carries the opener's [`ClusterSettings`].
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// Magic bytes that open every `Hello`, so that a stray client of another
 /// protocol is told apart from a peer of another version.
@@ -24,6 +28,32 @@ pub const MAGIC: [u8; 4] = *b"DKV\0";
 
 /// Bound on a cluster name's length, in bytes.
 pub const CLUSTER_NAME_LEN_MAX: usize = 128;
+
+/// Bound on [`ClusterSettings::balance`]'s length, in bytes.
+pub const BALANCE_NAME_LEN_MAX: usize = 32;
+
+/// The settings every node of a cluster must share, because they decide
+/// where a key's replicas are and how many there are: N and the ring's
+/// configuration. A node refuses a peer whose settings differ, naming both.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterSettings {
+    /// N: replicas per key.
+    pub replicas: u8,
+    /// Ring tokens per unit of weight.
+    pub vnodes_per_weight: u32,
+    /// What the ring's token allocation balances, as kv-ring names it.
+    pub balance: String,
+}
+
+impl std::fmt::Display for ClusterSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "N={}, {} vnodes per weight, {} balance",
+            self.replicas, self.vnodes_per_weight, self.balance
+        )
+    }
+}
 
 /// Who opens the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,23 +77,36 @@ pub struct Hello {
     pub role: Role,
     /// The opener's node id, when it is a node.
     pub node: Option<NodeId>,
+    /// The opener's cluster settings, when it is a node.
+    pub settings: Option<ClusterSettings>,
 }
 
 impl Hello {
-    /// A hello from this build.
-    pub fn new(cluster: &str, role: Role, node: Option<NodeId>) -> Self {
+    /// A client's hello from this build.
+    pub fn client(cluster: &str) -> Self {
         Self {
             magic: MAGIC,
             version: PROTOCOL_VERSION,
             cluster: cluster.to_owned(),
-            role,
-            node,
+            role: Role::Client,
+            node: None,
+            settings: None,
         }
     }
 
-    /// Checks this hello against the acceptor's cluster; `Err` holds the
-    /// reason to send back.
-    pub fn check(&self, cluster: &str) -> Result<(), String> {
+    /// A node's hello from this build.
+    pub fn peer(cluster: &str, node: NodeId, settings: ClusterSettings) -> Self {
+        Self {
+            role: Role::Peer,
+            node: Some(node),
+            settings: Some(settings),
+            ..Self::client(cluster)
+        }
+    }
+
+    /// Checks this hello against the acceptor's cluster and settings; `Err`
+    /// holds the reason to send back.
+    pub fn check(&self, cluster: &str, settings: &ClusterSettings) -> Result<(), String> {
         if self.magic != MAGIC {
             return Err("not a dynamo-kv client (bad magic)".to_owned());
         }
@@ -84,6 +127,25 @@ impl Hello {
                 "cluster {:?} does not match this node's cluster {cluster:?}",
                 self.cluster
             ));
+        }
+        if self.role == Role::Peer {
+            match &self.settings {
+                None => return Err("a peer must state its cluster settings".to_owned()),
+                Some(theirs) if theirs.balance.len() > BALANCE_NAME_LEN_MAX => {
+                    return Err(format!(
+                        "ring balance name of {} bytes exceeds {BALANCE_NAME_LEN_MAX}",
+                        theirs.balance.len()
+                    ));
+                }
+                Some(theirs) if theirs != settings => {
+                    return Err(format!(
+                        "cluster settings differ: this node runs with {settings}, \
+                         the connecting node with {theirs}; N and the ring \
+                         configuration must be the same on every node"
+                    ));
+                }
+                Some(_) => {}
+            }
         }
         Ok(())
     }
@@ -110,19 +172,58 @@ pub enum HelloReply {
 mod tests {
     use super::*;
 
+    fn settings(replicas: u8) -> ClusterSettings {
+        ClusterSettings {
+            replicas,
+            vnodes_per_weight: 64,
+            balance: "global".to_owned(),
+        }
+    }
+
     #[test]
     fn hello_checks() {
-        let ok = Hello::new("prod", Role::Client, None);
-        assert_eq!(ok.check("prod"), Ok(()));
-        let err = ok.check("staging").unwrap_err();
+        let ok = Hello::client("prod");
+        assert_eq!(ok.check("prod", &settings(3)), Ok(()));
+        let err = ok.check("staging", &settings(3)).unwrap_err();
         assert!(err.contains("staging"), "{err}");
 
         let mut old = ok.clone();
         old.version = PROTOCOL_VERSION + 1;
-        assert!(old.check("prod").unwrap_err().contains("protocol version"));
+        let err = old.check("prod", &settings(3)).unwrap_err();
+        assert!(err.contains("protocol version"), "{err}");
 
         let mut alien = ok;
         alien.magic = *b"HTTP";
-        assert!(alien.check("prod").unwrap_err().contains("magic"));
+        let err = alien.check("prod", &settings(3)).unwrap_err();
+        assert!(err.contains("magic"), "{err}");
+    }
+
+    #[test]
+    fn a_peer_with_other_settings_is_refused_naming_both() {
+        let peer = Hello::peer("prod", NodeId(7), settings(1));
+        assert_eq!(peer.check("prod", &settings(1)), Ok(()));
+        let err = peer.check("prod", &settings(3)).unwrap_err();
+        assert!(err.contains("N=1") && err.contains("N=3"), "{err}");
+
+        let mut other_ring = settings(3);
+        other_ring.vnodes_per_weight = 16;
+        let err = Hello::peer("prod", NodeId(7), other_ring)
+            .check("prod", &settings(3))
+            .unwrap_err();
+        assert!(
+            err.contains("16 vnodes") && err.contains("64 vnodes"),
+            "{err}"
+        );
+
+        let mut silent = peer;
+        silent.settings = None;
+        let err = silent.check("prod", &settings(1)).unwrap_err();
+        assert!(err.contains("settings"), "{err}");
+    }
+
+    #[test]
+    fn a_client_needs_no_settings() {
+        // Clients do not place replicas; their hello carries none.
+        assert_eq!(Hello::client("prod").check("prod", &settings(5)), Ok(()));
     }
 }

@@ -17,7 +17,10 @@ pub mod peer;
 use serde::{Deserialize, Serialize};
 
 pub use frame::{FRAME_LEN_MAX_DEFAULT, WireCodec, WireError};
-pub use handshake::{CLUSTER_NAME_LEN_MAX, Hello, HelloReply, PROTOCOL_VERSION, Role};
+pub use handshake::{
+    BALANCE_NAME_LEN_MAX, CLUSTER_NAME_LEN_MAX, ClusterSettings, Hello, HelloReply,
+    PROTOCOL_VERSION, Role,
+};
 
 /// One message on a connection after the handshake: a request id and a body.
 ///

@@ -107,18 +107,23 @@ pub async fn status(args: ClientArgs) -> Result<()> {
         s.hints_pending, s.hints_delivered_total, s.hints_rejected_total
     );
     println!(
-        "{:<18} {:<22} {:<10} {:>6} {:<8} {:>8}",
+        "{:<18} {:<22} {:<10} {:>6} {:<8} {:>8}  settings",
         "node", "address", "zone", "weight", "state", "share"
     );
     for m in &s.members {
         println!(
-            "{:<18} {:<22} {:<10} {:>6} {:<8} {:>7.2}%",
+            "{:<18} {:<22} {:<10} {:>6} {:<8} {:>7.2}%  {}",
             m.node.to_string(),
             m.client_addr,
             m.zone.as_deref().unwrap_or("-"),
             m.weight,
             m.state,
-            f64::from(m.ring_share_ppm) / 10_000.0
+            f64::from(m.ring_share_ppm) / 10_000.0,
+            if m.settings.is_empty() {
+                "-"
+            } else {
+                &m.settings
+            }
         );
     }
     Ok(())

@@ -303,6 +303,21 @@ pub struct Config {
 }
 
 impl Config {
+    /// What this node runs with, in one line for `status` (gossiped to every
+    /// member): `n=3 r=2 w=2 strict periodic:100`.
+    pub fn summary(&self) -> String {
+        let mode = match self.mode {
+            Mode::Strict => "strict",
+            Mode::Sloppy => "sloppy",
+        };
+        let durability = match self.durability {
+            Durability::Sync => "sync".to_owned(),
+            Durability::Periodic(every) => format!("periodic:{}", every.as_millis()),
+            Durability::None => "none".to_owned(),
+        };
+        format!("n={} r={} w={} {mode} {durability}", self.n, self.r, self.w)
+    }
+
     /// Resolves flags and environment (`args`) over the file they name, over
     /// the defaults.
     pub fn resolve(args: &NodeArgs) -> Result<Self> {

@@ -20,8 +20,9 @@ use anyhow::{Context, Result};
 use bytes::Bytes;
 
 use kv_gossip::{Event, GossipConfig, GossipMessage, Gossiper, Member, Status};
-use kv_ring::{NewNode, NodeSpec, Ring, RingConfig, Token};
+use kv_ring::{Balance, NewNode, NodeSpec, Ring, RingConfig, Token};
 use kv_types::{Clock, NodeId};
+use kv_wire::ClusterSettings;
 
 use crate::identity;
 use crate::transport::TcpTransport;
@@ -56,6 +57,7 @@ impl Membership {
     /// Starts gossip for this node.
     pub fn new(
         config: GossipConfig,
+        ring_config: RingConfig,
         clock: Arc<dyn Clock>,
         transport: Arc<TcpTransport>,
     ) -> Result<Self> {
@@ -68,7 +70,7 @@ impl Membership {
             ring: RwLock::new(Arc::new(Ring::default())),
             alive: RwLock::new(HashSet::from([me])),
             transport,
-            ring_config: RingConfig::default(),
+            ring_config,
         };
         membership.refresh();
         Ok(membership)
@@ -287,6 +289,21 @@ impl Membership {
         }
         self.refresh();
         Ok(())
+    }
+}
+
+/// The settings every peer must share with a node that keeps `n` replicas
+/// of each key on a ring built with `ring`.
+pub fn cluster_settings(n: u8, ring: &RingConfig) -> ClusterSettings {
+    let balance = match ring.balance {
+        Balance::Global => "global",
+        Balance::PerZone => "per-zone",
+        _ => "unknown",
+    };
+    ClusterSettings {
+        replicas: n,
+        vnodes_per_weight: ring.vnodes_per_weight,
+        balance: balance.to_owned(),
     }
 }
 

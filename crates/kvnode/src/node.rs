@@ -26,7 +26,9 @@ use kv_quorum::{
     Consistency as QConsistency, Coordinator, HintLimits, HintReplayer, QuorumConfig, QuorumError,
     ReadRepair, Replica, RequestOptions,
 };
+use kv_ring::RingConfig;
 use kv_types::{MonotonicClock, NodeId, Storage};
+use kv_wire::ClusterSettings;
 use kv_wire::client::{
     Consistency, ErrorCode, ErrorReply, MemberStatus, Request, Response, StatusReply,
 };
@@ -35,7 +37,7 @@ use kv_wire::peer::{PeerRequest, PeerResponse};
 use crate::anti_entropy::{self, AntiEntropy, IndexedStorage, MerkleIndex};
 use crate::config::{Config, Durability, Mode, ReadFanout};
 use crate::identity;
-use crate::membership::{GossipLiveness, Membership, RingPlacement};
+use crate::membership::{self, GossipLiveness, Membership, RingPlacement};
 use crate::server::{self, Service};
 use crate::transport::{ReplicaLink, TcpTransport, TokioTimer};
 
@@ -110,9 +112,14 @@ pub async fn run(config: Config) -> Result<()> {
     };
 
     let blocking_io = config.durability == Durability::Sync;
+    // N and the ring's shape are the cluster's, not this node's: a peer
+    // that runs with others is refused at the handshake, both ways.
+    let ring_config = RingConfig::default();
+    let settings = membership::cluster_settings(config.n, &ring_config);
     let transport = Arc::new(TcpTransport::new(
         id,
         &config.cluster,
+        settings.clone(),
         Arc::clone(&replica),
         config.limits.frame_len_max,
         config.limits.request_timeout(),
@@ -125,11 +132,13 @@ pub async fn run(config: Config) -> Result<()> {
     gossip.client_addr.clone_from(&advertise);
     gossip.zone = config.zone.clone().unwrap_or_default();
     gossip.weight = config.weight;
+    gossip.settings = config.summary();
     gossip.seeds.clone_from(&config.seeds);
     gossip.interval = interval;
     gossip.detector = kv_gossip::default_detector(interval);
     let membership = Arc::new(Membership::new(
         gossip,
+        ring_config,
         Arc::new(MonotonicClock::new()),
         Arc::clone(&transport),
     )?);
@@ -200,6 +209,7 @@ pub async fn run(config: Config) -> Result<()> {
         listener,
         id,
         config.cluster.clone(),
+        settings.clone(),
         config.limits.clone(),
         service,
         stop.clone(),
@@ -207,6 +217,7 @@ pub async fn run(config: Config) -> Result<()> {
 
     // The server runs before the join: the seeds answer our gossip by
     // connecting back to us.
+    check_seeds(&transport, &config.seeds, &settings).await?;
     membership
         .join(
             dir,
@@ -245,6 +256,31 @@ pub async fn run(config: Config) -> Result<()> {
     hints.sync().context("final sync of the hint store")?;
     identity::stopped_cleanly(dir)?;
     tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+/// Refuses to join a cluster whose seeds will not have this node: another
+/// cluster name, another protocol, other [`ClusterSettings`]. A seed that
+/// cannot be reached proves nothing and is left to gossip; one that refuses
+/// would go on refusing, and a node that joined anyway would place and count
+/// replicas unlike its peers.
+async fn check_seeds(
+    transport: &TcpTransport,
+    seeds: &[String],
+    settings: &ClusterSettings,
+) -> Result<()> {
+    for seed in seeds {
+        match transport.probe(seed).await {
+            Ok(peer) => tracing::debug!(%seed, %peer, "seed accepts this node"),
+            Err(kv_client::ClientError::Refused { reason, .. }) => {
+                anyhow::bail!(
+                    "seed {seed} refuses this node ({settings}): {reason}; \
+                     start every node of the cluster with the same --n"
+                );
+            }
+            Err(e) => tracing::info!(%seed, error = %e, "seed not reachable yet"),
+        }
+    }
     Ok(())
 }
 
@@ -488,6 +524,7 @@ impl NodeService {
                 ring_share_ppm: ring
                     .share(m.id)
                     .map_or(0, |s| (s * 1_000_000.0).round() as u32),
+                settings: m.meta.settings.clone(),
             })
             .collect();
         StatusReply {

@@ -26,7 +26,7 @@ use tokio_util::task::TaskTracker;
 use kv_types::NodeId;
 use kv_wire::client::{ErrorCode, ErrorReply, Request, Response};
 use kv_wire::peer::{PeerRequest, PeerResponse};
-use kv_wire::{Envelope, Hello, HelloReply, Role, WireCodec, WireError};
+use kv_wire::{ClusterSettings, Envelope, Hello, HelloReply, Role, WireCodec, WireError};
 
 use crate::config::Limits;
 
@@ -51,10 +51,12 @@ pub async fn serve(
     listener: TcpListener,
     node: NodeId,
     cluster: String,
+    settings: ClusterSettings,
     limits: Limits,
     service: Arc<dyn Service>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let settings = Arc::new(settings);
     let limits = Arc::new(limits);
     let connections = Arc::new(Semaphore::new(limits.connections_max));
     let tracker = TaskTracker::new();
@@ -77,6 +79,7 @@ pub async fn serve(
         let ctx = ConnCtx {
             node,
             cluster: cluster.clone(),
+            settings: Arc::clone(&settings),
             limits: Arc::clone(&limits),
             service: Arc::clone(&service),
             shutdown: shutdown.clone(),
@@ -100,6 +103,7 @@ pub async fn serve(
 struct ConnCtx {
     node: NodeId,
     cluster: String,
+    settings: Arc<ClusterSettings>,
     limits: Arc<Limits>,
     service: Arc<dyn Service>,
     shutdown: watch::Receiver<bool>,
@@ -153,7 +157,10 @@ async fn handle(stream: TcpStream, ctx: ConnCtx) -> Result<(), ConnError> {
             return Err(ConnError::Handshake(reason));
         }
     };
-    if let Err(reason) = hello.check(&ctx.cluster) {
+    if let Err(reason) = hello.check(&ctx.cluster, &ctx.settings) {
+        if hello.role == Role::Peer {
+            tracing::warn!(node = ?hello.node, %reason, "peer refused");
+        }
         let _ = framed
             .send(HelloReply::Refused {
                 reason: reason.clone(),

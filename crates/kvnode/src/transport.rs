@@ -18,8 +18,8 @@ use tokio::sync::{OnceCell, Semaphore};
 use kv_client::{ClientConfig, ClientError, Pipeline};
 use kv_quorum::{Replica, ReplicaRequest, ReplicaResponse, ReplicaTransport, TransportError};
 use kv_types::NodeId;
-use kv_wire::Role;
 use kv_wire::peer::{PeerRequest, PeerResponse};
+use kv_wire::{ClusterSettings, Hello};
 
 /// How long a peer that could not be reached is left alone.
 pub const REDIAL_BACKOFF: Duration = Duration::from_millis(500);
@@ -44,6 +44,8 @@ pub struct TcpTransport {
     local: NodeId,
     replica: Arc<Replica>,
     config: ClientConfig,
+    /// The hello every connection to a peer opens with.
+    hello: Hello,
     request_timeout: Duration,
     /// Where each node listens, learned from gossip.
     addrs: RwLock<HashMap<NodeId, String>>,
@@ -56,11 +58,12 @@ pub struct TcpTransport {
 }
 
 impl TcpTransport {
-    /// A transport for node `local` in `cluster`, answering calls to itself
-    /// with `replica`.
+    /// A transport for node `local` in `cluster`, running with `settings`,
+    /// answering calls to itself with `replica`.
     pub fn new(
         local: NodeId,
         cluster: &str,
+        settings: ClusterSettings,
         replica: Arc<Replica>,
         frame_len_max: usize,
         request_timeout: Duration,
@@ -75,6 +78,7 @@ impl TcpTransport {
             local,
             replica,
             config,
+            hello: Hello::peer(cluster, local, settings),
             request_timeout,
             addrs: RwLock::default(),
             pool: Mutex::default(),
@@ -90,6 +94,13 @@ impl TcpTransport {
         if addrs.get(&node).map(String::as_str) != Some(addr) {
             addrs.insert(node, addr.to_owned());
         }
+    }
+
+    /// Opens a connection to `addr` and closes it again: the peer's id, or
+    /// why it would not have us (another cluster, other settings).
+    pub async fn probe(&self, addr: &str) -> Result<NodeId, ClientError> {
+        let conn: PeerConn = Pipeline::open(addr, &self.config, self.hello.clone()).await?;
+        Ok(conn.peer())
     }
 
     fn addr_of(&self, node: NodeId) -> Option<String> {
@@ -113,7 +124,7 @@ impl TcpTransport {
         let conn = slot
             .conn
             .get_or_try_init(|| async {
-                Pipeline::open(addr, &self.config, Role::Peer, Some(self.local))
+                Pipeline::open(addr, &self.config, self.hello.clone())
                     .await
                     .map(Arc::new)
             })
@@ -351,6 +362,10 @@ mod tests {
 
     const LOCAL: NodeId = NodeId(1);
 
+    fn test_settings() -> ClusterSettings {
+        crate::membership::cluster_settings(3, &kv_ring::RingConfig::default())
+    }
+
     /// A transport for node 1 whose replica writes on blocking threads, as
     /// under `--durability sync`.
     fn sync_transport() -> (Arc<Replica>, ReplicaLink) {
@@ -358,6 +373,7 @@ mod tests {
         let transport = TcpTransport::new(
             LOCAL,
             "test",
+            test_settings(),
             Arc::clone(&replica),
             1 << 20,
             Duration::from_secs(1),
@@ -467,6 +483,7 @@ mod tests {
         let transport = Arc::new(TcpTransport::new(
             LOCAL,
             "test",
+            test_settings(),
             replica,
             1 << 20,
             Duration::from_millis(200),

@@ -15,7 +15,7 @@ use tokio_util::codec::Framed;
 
 use common::Node;
 use kv_client::{Client, ClientConfig};
-use kv_wire::{Hello, HelloReply, Role, WireCodec};
+use kv_wire::{Hello, HelloReply, WireCodec};
 
 /// A node whose `[limits]` table is `limits`, plus `args`.
 fn node_with(limits: &str, args: &[&str]) -> Node {
@@ -35,10 +35,7 @@ fn node_with(limits: &str, args: &[&str]) -> Node {
 async fn hello(node: &Node) -> (Framed<TcpStream, WireCodec<HelloReply, Hello>>, HelloReply) {
     let stream = TcpStream::connect(&node.addr).await.unwrap();
     let mut framed = Framed::new(stream, WireCodec::<HelloReply, Hello>::new(1 << 20));
-    framed
-        .send(Hello::new("default", Role::Client, None))
-        .await
-        .unwrap();
+    framed.send(Hello::client("default")).await.unwrap();
     let reply = tokio::time::timeout(Duration::from_secs(10), framed.next())
         .await
         .expect("the node answers the handshake")

@@ -16,7 +16,7 @@ use tokio_util::codec::{Decoder, Framed};
 use common::Node;
 use kv_client::ClientError;
 use kv_wire::client::{ErrorCode, Request, Response};
-use kv_wire::{Envelope, Hello, HelloReply, Role, WireCodec};
+use kv_wire::{Envelope, Hello, HelloReply, WireCodec};
 
 const FRAME_LEN_MAX: usize = 2 * 1024 * 1024;
 const VALUE_LEN_MAX: usize = 1024 * 1024;
@@ -41,10 +41,7 @@ fn node() -> Node {
 async fn handshaken(node: &Node) -> TcpStream {
     let stream = TcpStream::connect(&node.addr).await.unwrap();
     let mut framed = Framed::new(stream, WireCodec::<HelloReply, Hello>::new(FRAME_LEN_MAX));
-    framed
-        .send(Hello::new("default", Role::Client, None))
-        .await
-        .unwrap();
+    framed.send(Hello::client("default")).await.unwrap();
     let reply = framed.next().await.unwrap().unwrap();
     assert!(matches!(reply, HelloReply::Welcome { .. }), "{reply:?}");
     let parts = framed.into_parts();

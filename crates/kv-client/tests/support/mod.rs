@@ -139,7 +139,7 @@ async fn serve(
     let Some(Ok(hello)) = framed.next().await else {
         return;
     };
-    if let Err(reason) = hello.check(&cluster) {
+    if let Err(reason) = hello.check(&cluster, &node_settings()) {
         let _ = framed.send(HelloReply::Refused { reason }).await;
         return;
     }
@@ -180,5 +180,14 @@ pub(crate) fn value(v: &'static str) -> Response {
 pub(crate) fn written(by: &'static str) -> Response {
     Response::Written {
         context: bytes::Bytes::from_static(by.as_bytes()),
+    }
+}
+
+/// The settings the fake node runs with; clients carry none, so any will do.
+fn node_settings() -> kv_wire::ClusterSettings {
+    kv_wire::ClusterSettings {
+        replicas: 3,
+        vnodes_per_weight: 64,
+        balance: "global".to_owned(),
     }
 }
