@@ -11,7 +11,7 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use futures::executor::block_on;
 use kv_quorum::{
     AllAlive, CausalContext, Coordinator, HintLimits, InProcessTransport, NoTimer, QuorumConfig,
-    Replica, RequestOptions, SiblingSet, StaticRing, VersionVector,
+    Replica, RequestOptions, SiblingSet, StaticRing, VersionVector, WriteContext,
 };
 use kv_types::NodeId;
 
@@ -87,7 +87,7 @@ fn coordinator(c: &mut Criterion) {
         let mut left = SiblingSet::new();
         for i in 0..actors {
             left.update(
-                &VersionVector::new(),
+                &WriteContext::new(),
                 NodeId(i),
                 Some(Bytes::from_static(b"v")),
             )
@@ -96,7 +96,11 @@ fn coordinator(c: &mut Criterion) {
         let mut right = left.clone();
         let half: VersionVector = left.clock().iter().filter(|(a, _)| a.0 % 2 == 0).collect();
         right
-            .update(&half, NodeId(0), Some(Bytes::from_static(b"w")))
+            .update(
+                &half.clone().into(),
+                NodeId(0),
+                Some(Bytes::from_static(b"w")),
+            )
             .expect("a fresh actor has dots left");
         g.bench_function(format!("dvv_merge_{actors}_actors"), |b| {
             b.iter_batched_ref(

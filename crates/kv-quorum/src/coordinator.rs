@@ -26,10 +26,11 @@ use crate::replica::Replica;
 use crate::transport::{
     Liveness, Placement, ReplicaRequest, ReplicaResponse, ReplicaTransport, Timer, TransportError,
 };
-use crate::version::{SiblingSet, VersionVector};
+use crate::version::{Dot, SiblingSet, VersionVector, WriteContext};
 
-/// Version byte of an encoded [`CausalContext`].
-pub const CONTEXT_FORMAT_VERSION: u8 = 1;
+/// Version byte of an encoded [`CausalContext`]. Version 1 (a bare
+/// version vector) is still read.
+pub const CONTEXT_FORMAT_VERSION: u8 = 2;
 /// Largest causal context accepted from a client.
 pub const CONTEXT_BYTES_MAX: usize = 64 << 10;
 /// Default number of hints one [`HintReplayer::replay_to`] call delivers.
@@ -38,22 +39,31 @@ pub const DEFAULT_REPLAY_BATCH: usize = 256;
 /// The opaque causal context a read returns and a write gives back.
 ///
 /// ```text
-/// +--------+-------------------------------------------+
-/// | ver u8 | postcard(VersionVector): [(actor, count)] |
-/// |  = 1   |                                           |
-/// +--------+-------------------------------------------+
+/// +--------+----------------------------------------------------------+
+/// | ver u8 | postcard(WriteContext): clock [(actor, count)],           |
+/// |  = 2   |                         dots  [(actor, counter)]          |
+/// +--------+----------------------------------------------------------+
+/// | ver u8 | postcard(VersionVector), still read; never written        |
+/// |  = 1   |                                                          |
+/// +--------+----------------------------------------------------------+
 /// ```
 ///
-/// Clients treat it as bytes. It needs no checksum of its own: it travels
-/// inside checksummed frames, and a damaged one can only make a write
-/// supersede more or less than the client saw, never corrupt stored data.
+/// Clients treat it as bytes. It needs no checksum of its own: a damaged
+/// one can only make a write supersede more or less than the client saw,
+/// never corrupt stored data, and the issuer clamps it to what it has seen
+/// (see [`SiblingSet::update`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct CausalContext(Bytes);
 
 impl CausalContext {
-    /// The context of a version vector.
+    /// The context of a version vector: everything up to it.
     pub fn from_clock(clock: &VersionVector) -> Self {
-        let body = postcard::to_allocvec(clock).unwrap_or_default();
+        Self::from_context(&WriteContext::from(clock.clone()))
+    }
+
+    /// The context of a [`WriteContext`].
+    pub fn from_context(context: &WriteContext) -> Self {
+        let body = postcard::to_allocvec(context).unwrap_or_default();
         let mut buf = BytesMut::with_capacity(1 + body.len());
         buf.put_u8(CONTEXT_FORMAT_VERSION);
         buf.put_slice(&body);
@@ -70,25 +80,32 @@ impl CausalContext {
         &self.0
     }
 
-    /// The version vector inside; the empty context decodes as empty.
-    pub fn clock(&self) -> Result<VersionVector, QuorumError> {
+    /// What the context covers; the empty context covers nothing.
+    pub fn decode(&self) -> Result<WriteContext, QuorumError> {
         let b = &self.0;
         if b.is_empty() {
-            return Ok(VersionVector::new());
+            return Ok(WriteContext::new());
         }
         if b.len() > CONTEXT_BYTES_MAX {
             return Err(QuorumError::InvalidContext {
                 detail: format!("{} bytes exceed the limit of {CONTEXT_BYTES_MAX}", b.len()),
             });
         }
-        if b[0] != CONTEXT_FORMAT_VERSION {
-            return Err(QuorumError::InvalidContext {
-                detail: format!("unknown version {}", b[0]),
-            });
-        }
-        postcard::from_bytes(&b[1..]).map_err(|e| QuorumError::InvalidContext {
+        let invalid = |e: postcard::Error| QuorumError::InvalidContext {
             detail: e.to_string(),
-        })
+        };
+        match b[0] {
+            1 => postcard::from_bytes::<VersionVector>(&b[1..])
+                .map(WriteContext::from)
+                .map_err(invalid),
+            CONTEXT_FORMAT_VERSION => {
+                let context: WriteContext = postcard::from_bytes(&b[1..]).map_err(invalid)?;
+                Ok(context)
+            }
+            other => Err(QuorumError::InvalidContext {
+                detail: format!("unknown version {other}"),
+            }),
+        }
     }
 }
 
@@ -447,9 +464,9 @@ impl Coordinator {
         opts: RequestOptions,
     ) -> Result<PutReply, QuorumError> {
         let w = self.required(&opts, self.config.w)?;
-        let clock = match context {
-            Some(c) => c.clock()?,
-            None => VersionVector::new(),
+        let seen = match context {
+            Some(c) => c.decode()?,
+            None => WriteContext::new(),
         };
         let n = self.config.n;
         let home = self.placement.preference_list(key, n);
@@ -482,13 +499,13 @@ impl Coordinator {
         if let Some(i) = issuers.iter().position(|&id| id == self.local) {
             issuers[..=i].rotate_right(1);
         }
-        let mut written: Option<(NodeId, SiblingSet)> = None;
+        let mut written: Option<(NodeId, SiblingSet, Dot)> = None;
         let mut maybe_applied = false;
         let mut failure: Option<QuorumError> = None;
         for &issuer in &issuers {
             let req = ReplicaRequest::Write {
                 key: key.clone(),
-                context: clock.clone(),
+                context: seen.clone(),
                 value: value.clone(),
                 max_siblings: u32::try_from(self.config.max_siblings).unwrap_or(u32::MAX),
                 // `validate` bounds it to `u32::MAX`.
@@ -505,8 +522,8 @@ impl Coordinator {
                 }
             };
             match answer {
-                Ok(ReplicaResponse::Written { set }) => {
-                    written = Some((issuer, set));
+                Ok(ReplicaResponse::Written { set, dot }) => {
+                    written = Some((issuer, set, dot));
                     break;
                 }
                 // A refusal guarantees nothing was written only if no
@@ -539,7 +556,7 @@ impl Coordinator {
                 Err(_) => {}
             }
         }
-        let Some((issuer, set)) = written else {
+        let Some((issuer, set, dot)) = written else {
             if maybe_applied {
                 return Err(QuorumError::Indeterminate {
                     acked: 0,
@@ -587,7 +604,7 @@ impl Coordinator {
         let acked = tracker.ok();
         match outcome {
             Gathered::Reached => Ok(PutReply {
-                context: CausalContext::from_clock(&reply_context(&clock, &value, &set)),
+                context: CausalContext::from_context(&reply_context(&seen, dot, &set)),
             }),
             Gathered::TimedOut => Err(QuorumError::Timeout { acked, required: w }),
             Gathered::Exhausted => Err(match hint_full {
@@ -602,38 +619,18 @@ impl Coordinator {
     }
 }
 
-/// The context a put answers with: the writer's own context plus the dot of
-/// its write, never the rest of the issuer's clock (that holds concurrent
-/// writes the client never read, which a next write with it would delete).
+/// The context a put answers with: exactly what the writer's own context
+/// covered and the dot of its write, never the rest of the issuer's clock
+/// (that holds concurrent writes the client never read, which a next write
+/// with it would delete).
 ///
-/// `context` is what the client sent; the issuer clamped it to its clock
-/// (see [`SiblingSet::update`]), which is `min(context, set.clock())`
-/// pointwise. The new dot is the one sibling of `set` that is the latest of
-/// its actor, not covered by the context, and holds `value`; the issuer
-/// returns `set` right after the update, so its own dot always qualifies.
-/// If another one does too, the dot cannot be told apart and is left out.
-///
-/// A version vector covers a dot only with every earlier dot of its actor.
-/// So the dot is added only when the context already covers the actor's
-/// previous dot (`context[actor] >= counter - 1`); otherwise adding it would
-/// also cover a concurrent write of the same actor the client never read,
-/// and the context is returned without it: the writer's next write then
-/// leaves this one as a sibling, an extra value rather than a lost one.
-fn reply_context(
-    context: &VersionVector,
-    value: &Option<Bytes>,
-    set: &SiblingSet,
-) -> VersionVector {
-    let mut reply = context.clamped_to(set.clock());
-    let mut candidates = set.siblings().iter().filter(|s| {
-        s.dot.counter == set.clock().get(s.dot.actor) && !reply.contains(s.dot) && s.value == *value
-    });
-    if let (Some(own), None) = (candidates.next(), candidates.next()) {
-        let dot = own.dot;
-        if reply.get(dot.actor) >= dot.counter.saturating_sub(1) {
-            reply.observe(dot.actor, dot.counter);
-        }
-    }
+/// `seen` is what the client sent; the issuer clamped it to its clock (see
+/// [`SiblingSet::update`]), and so is the reply. The new dot joins as a
+/// single dot when the clock cannot hold it without also covering an
+/// earlier dot of the same actor that the client never read.
+fn reply_context(seen: &WriteContext, dot: Dot, set: &SiblingSet) -> WriteContext {
+    let mut reply = seen.clamped_to(set.clock());
+    reply.insert(dot);
     reply
 }
 
@@ -830,27 +827,44 @@ mod tests {
         let ctx = CausalContext::from_clock(&clock);
         assert_eq!(ctx.as_bytes()[0], CONTEXT_FORMAT_VERSION);
         let back = CausalContext::from_bytes(ctx.as_bytes().clone());
-        assert_eq!(back.clock().unwrap(), clock);
+        assert_eq!(back.decode().unwrap(), WriteContext::from(clock.clone()));
         assert_eq!(
-            CausalContext::default().clock().unwrap(),
-            VersionVector::new()
+            CausalContext::default().decode().unwrap(),
+            WriteContext::new()
+        );
+
+        let mut dotted = WriteContext::from(clock.clone());
+        dotted.insert(Dot {
+            actor: NodeId(1),
+            counter: 5,
+        });
+        let back =
+            CausalContext::from_bytes(CausalContext::from_context(&dotted).as_bytes().clone());
+        assert_eq!(back.decode().unwrap(), dotted);
+
+        // Contexts handed out before format 2 still read as their clock.
+        let mut v1 = vec![1u8];
+        v1.extend(postcard::to_allocvec(&clock).unwrap());
+        assert_eq!(
+            CausalContext::from_bytes(v1).decode().unwrap(),
+            WriteContext::from(clock)
         );
 
         let mut bad = ctx.as_bytes().to_vec();
         bad[0] = 7;
         assert!(matches!(
-            CausalContext::from_bytes(bad).clock(),
+            CausalContext::from_bytes(bad).decode(),
             Err(QuorumError::InvalidContext { .. })
         ));
         let huge = vec![CONTEXT_FORMAT_VERSION; CONTEXT_BYTES_MAX + 1];
         assert!(matches!(
-            CausalContext::from_bytes(huge).clock(),
+            CausalContext::from_bytes(huge).decode(),
             Err(QuorumError::InvalidContext { .. })
         ));
         let truncated = &ctx.as_bytes()[..ctx.as_bytes().len() - 1];
         assert!(
             CausalContext::from_bytes(truncated.to_vec())
-                .clock()
+                .decode()
                 .is_err()
         );
     }

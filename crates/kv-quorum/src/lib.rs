@@ -49,4 +49,6 @@ pub use transport::{
     AllAlive, Liveness, Placement, ReplicaRequest, ReplicaResponse, ReplicaTransport, Timer,
     TransportError,
 };
-pub use version::{Dot, DotsExhausted, Sibling, SiblingSet, VersionVector};
+pub use version::{
+    CONTEXT_DOTS_MAX, Dot, DotsExhausted, Sibling, SiblingSet, VersionVector, WriteContext,
+};

@@ -193,24 +193,25 @@ mod tests {
     use kv_types::NodeId;
 
     use super::*;
+    use crate::version::WriteContext;
 
     fn sample() -> SiblingSet {
         let mut s = SiblingSet::new();
         s.update(
-            &VersionVector::new(),
+            &WriteContext::new(),
             NodeId(1),
             Some(Bytes::from_static(b"hello")),
         )
         .unwrap();
-        s.update(&VersionVector::new(), NodeId(2), None).unwrap();
+        s.update(&WriteContext::new(), NodeId(2), None).unwrap();
         s.update(
-            &VersionVector::new(),
+            &WriteContext::new(),
             NodeId(3),
             Some(Bytes::from_static(b"")),
         )
         .unwrap();
         s.update(
-            &VersionVector::new(),
+            &WriteContext::new(),
             NodeId(3),
             Some(Bytes::from_static(b"world")),
         )
@@ -234,7 +235,7 @@ mod tests {
     #[test]
     fn all_deletes_are_stored_as_a_tombstone() {
         let mut s = SiblingSet::new();
-        s.update(&VersionVector::new(), NodeId(1), None).unwrap();
+        s.update(&WriteContext::new(), NodeId(1), None).unwrap();
         let r = encode_record(&s).unwrap();
         assert!(r.is_tombstone());
         assert_eq!(decode_record(&r).unwrap(), s);
@@ -273,7 +274,7 @@ mod tests {
         const META_HEX: &str = "01efe5bf3d0107010107010101";
         let mut s = SiblingSet::new();
         s.update(
-            &VersionVector::new(),
+            &WriteContext::new(),
             NodeId(7),
             Some(Bytes::from_static(b"v")),
         )

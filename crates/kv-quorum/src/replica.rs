@@ -13,7 +13,7 @@ use crate::error::ReplicaFailure;
 use crate::placement::fnv1a;
 use crate::record::{decode_record, encode_record};
 use crate::transport::{ReplicaRequest, ReplicaResponse};
-use crate::version::{SiblingSet, VersionVector};
+use crate::version::{Dot, SiblingSet, WriteContext};
 
 /// Lock stripes per replica: read-merge-write of one key is atomic, and
 /// writes to different keys rarely wait for each other.
@@ -439,15 +439,16 @@ impl Replica {
     fn write(
         &self,
         key: Bytes,
-        context: &VersionVector,
+        context: &WriteContext,
         value: Option<Bytes>,
         max_siblings: usize,
         state_bytes_max: usize,
-    ) -> Result<SiblingSet, ReplicaFailure> {
+    ) -> Result<(SiblingSet, Dot), ReplicaFailure> {
         let _guard = self.stripe(&key);
         let mut set = self.read(&key)?;
         let (count_before, bytes_before) = (set.siblings().len(), set.size_bytes());
-        set.update(context, self.actor, value)
+        let dot = set
+            .update(context, self.actor, value)
             .map_err(|e| ReplicaFailure::DotsExhausted { actor: e.actor })?;
         let count = set.siblings().len();
         if count > max_siblings && count >= count_before {
@@ -464,7 +465,7 @@ impl Replica {
             });
         }
         self.storage.put(key, encode_record(&set)?)?;
-        Ok(set)
+        Ok((set, dot))
     }
 
     /// Merges a state from elsewhere. Never refuses for size: see the type
@@ -510,7 +511,7 @@ impl Replica {
                     max_siblings as usize,
                     state_bytes_max as usize,
                 )
-                .map(|set| ReplicaResponse::Written { set }),
+                .map(|(set, dot)| ReplicaResponse::Written { set, dot }),
             ReplicaRequest::Replicate { key, set } => {
                 self.merge(key, &set).map(|()| ReplicaResponse::Ack)
             }

@@ -13,7 +13,7 @@ use kv_types::NodeId;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ReplicaFailure;
-use crate::version::{SiblingSet, VersionVector};
+use crate::version::{Dot, SiblingSet, WriteContext};
 
 /// A request from a coordinator to one replica. Serde-serializable: the wire
 /// crate carries it inside its frames.
@@ -35,8 +35,9 @@ pub enum ReplicaRequest {
     Write {
         /// The key.
         key: Bytes,
-        /// The causal context the client read (empty for a blind write).
-        context: VersionVector,
+        /// What the write supersedes: the context the client read (empty
+        /// for a blind write).
+        context: WriteContext,
         /// The value, or `None` for a delete.
         value: Option<Bytes>,
         /// Refuse if the result would hold more siblings than this.
@@ -90,6 +91,8 @@ pub enum ReplicaResponse {
     Written {
         /// The state, including the new write.
         set: SiblingSet,
+        /// The new write's dot.
+        dot: Dot,
     },
     /// The state was merged or the hint stored.
     Ack,

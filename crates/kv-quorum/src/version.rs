@@ -179,6 +179,125 @@ impl FromIterator<(NodeId, u64)> for VersionVector {
     }
 }
 
+/// Most single dots a [`WriteContext`] carries past its clock.
+pub const CONTEXT_DOTS_MAX: usize = 16;
+
+/// What a write supersedes: every event up to `clock`, plus a few single
+/// events past it.
+///
+/// A read's context is the key's whole clock. A write's reply context must
+/// cover what the writer saw and its own new dot, and nothing else: a
+/// version vector alone cannot say "dot 6 of actor A but not dot 5" when
+/// another client's write took dot 5 meanwhile, so the new dot travels on
+/// its own in `dots` until the clock catches up with it (a read, or the
+/// writer's next write once nothing lies between). The list is bounded by
+/// [`CONTEXT_DOTS_MAX`]; a dot dropped past the bound only means a later
+/// write supersedes less (an extra sibling), never more.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "RawWriteContext")]
+pub struct WriteContext {
+    clock: VersionVector,
+    dots: Vec<Dot>,
+}
+
+/// The decoded form, normalised before use.
+#[derive(Deserialize)]
+struct RawWriteContext {
+    clock: VersionVector,
+    dots: Vec<Dot>,
+}
+
+impl From<RawWriteContext> for WriteContext {
+    fn from(raw: RawWriteContext) -> Self {
+        let mut context = Self::from(raw.clock);
+        for dot in raw.dots {
+            context.insert(dot);
+        }
+        context
+    }
+}
+
+impl From<VersionVector> for WriteContext {
+    fn from(clock: VersionVector) -> Self {
+        Self {
+            clock,
+            dots: Vec::new(),
+        }
+    }
+}
+
+impl WriteContext {
+    /// The empty context: a blind write, superseding nothing.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The events covered without gaps.
+    pub fn clock(&self) -> &VersionVector {
+        &self.clock
+    }
+
+    /// The single events covered past the clock, in dot order.
+    pub fn dots(&self) -> &[Dot] {
+        &self.dots
+    }
+
+    /// Whether `dot` is covered.
+    pub fn contains(&self, dot: Dot) -> bool {
+        self.clock.contains(dot) || self.dots.binary_search(&dot).is_ok()
+    }
+
+    /// Covers `dot` too. A dot right after the clock's count for its actor
+    /// folds into the clock, and the dots after it with it; past
+    /// [`CONTEXT_DOTS_MAX`] single dots the lowest is forgotten.
+    pub fn insert(&mut self, dot: Dot) {
+        if dot.counter == 0 || self.contains(dot) {
+            return;
+        }
+        if let Err(i) = self.dots.binary_search(&dot) {
+            self.dots.insert(i, dot);
+        }
+        self.fold();
+        if self.dots.len() > CONTEXT_DOTS_MAX {
+            self.dots.remove(0);
+        }
+    }
+
+    /// Moves into the clock every dot that extends it without a gap, and
+    /// drops dots the clock already covers.
+    fn fold(&mut self) {
+        // Dots are sorted by actor, then counter, so one pass sees each
+        // actor's dots in the order they can extend the clock.
+        let clock = &mut self.clock;
+        self.dots.retain(|&dot| {
+            let seen = clock.get(dot.actor);
+            if dot.counter <= seen {
+                false
+            } else if dot.counter == seen + 1 {
+                clock.observe(dot.actor, dot.counter);
+                false
+            } else {
+                true
+            }
+        });
+    }
+
+    /// This context restricted to what `bound` has seen (see
+    /// [`VersionVector::clamped_to`]); a single dot `bound` has not seen is
+    /// dropped.
+    pub fn clamped_to(&self, bound: &VersionVector) -> Self {
+        let mut clamped = Self::from(self.clock.clamped_to(bound));
+        clamped.dots = self
+            .dots
+            .iter()
+            .copied()
+            .filter(|&dot| bound.contains(dot) && !clamped.clock.contains(dot))
+            .collect();
+        clamped.fold();
+        clamped
+    }
+}
+
 /// An actor has issued `u64::MAX` dots for one key and cannot issue
 /// another; the write was not applied. The replica must take a fresh actor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -268,7 +387,7 @@ impl SiblingSet {
     /// and dropped; the others stay as concurrent siblings.
     ///
     /// A context is untrusted input, so it is first clamped pointwise to
-    /// this state's own clock (see [`VersionVector::clamped_to`]): an entry
+    /// this state's own clock (see [`WriteContext::clamped_to`]): an entry
     /// the issuer has not seen, or a count above what it has seen, is
     /// treated as "not yet seen". Clamping never makes the write supersede
     /// more than the client claimed, only less, so an honest client that
@@ -287,7 +406,7 @@ impl SiblingSet {
     /// already issued `u64::MAX` events for this key.
     pub fn update(
         &mut self,
-        context: &VersionVector,
+        context: &WriteContext,
         actor: NodeId,
         value: Option<Bytes>,
     ) -> Result<Dot, DotsExhausted> {
@@ -382,9 +501,9 @@ mod tests {
     #[test]
     fn write_with_context_supersedes_what_was_read() {
         let mut s = SiblingSet::new();
-        s.update(&VersionVector::new(), A, v("x")).unwrap();
+        s.update(&WriteContext::new(), A, v("x")).unwrap();
         let ctx = s.clock().clone();
-        s.update(&ctx, A, v("y")).unwrap();
+        s.update(&ctx.clone().into(), A, v("y")).unwrap();
         assert_eq!(s.values().collect::<Vec<_>>(), vec![&v("y").unwrap()]);
         assert_eq!(s.clock().get(A), 2);
     }
@@ -392,20 +511,20 @@ mod tests {
     #[test]
     fn blind_writes_become_siblings() {
         let mut s = SiblingSet::new();
-        s.update(&VersionVector::new(), A, v("x")).unwrap();
-        s.update(&VersionVector::new(), A, v("y")).unwrap();
+        s.update(&WriteContext::new(), A, v("x")).unwrap();
+        s.update(&WriteContext::new(), A, v("y")).unwrap();
         assert_eq!(s.values().count(), 2);
     }
 
     #[test]
     fn merge_keeps_concurrent_and_drops_superseded() {
         let mut a = SiblingSet::new();
-        a.update(&VersionVector::new(), A, v("x")).unwrap();
+        a.update(&WriteContext::new(), A, v("x")).unwrap();
         let mut b = a.clone();
         // b supersedes x; a meanwhile gets a concurrent write from B.
         let ctx = b.clock().clone();
-        b.update(&ctx, A, v("x2")).unwrap();
-        a.update(&VersionVector::new(), B, v("z")).unwrap();
+        b.update(&ctx.clone().into(), A, v("x2")).unwrap();
+        a.update(&WriteContext::new(), B, v("z")).unwrap();
         let mut m = a.clone();
         m.merge(&b);
         let vals: Vec<_> = m.values().cloned().collect();
@@ -419,10 +538,10 @@ mod tests {
     fn deletes_are_tombstones() {
         let mut s = SiblingSet::new();
         assert!(s.is_deleted());
-        s.update(&VersionVector::new(), A, v("x")).unwrap();
+        s.update(&WriteContext::new(), A, v("x")).unwrap();
         assert!(!s.is_deleted());
         let ctx = s.clock().clone();
-        s.update(&ctx, A, None).unwrap();
+        s.update(&ctx.clone().into(), A, None).unwrap();
         assert!(s.is_deleted());
         assert_eq!(s.siblings().len(), 1);
     }
@@ -446,5 +565,80 @@ mod tests {
         let bytes = postcard::to_allocvec(&raw).unwrap();
         let vv: VersionVector = postcard::from_bytes(&bytes).unwrap();
         assert_eq!(vv.iter().collect::<Vec<_>>(), vec![(A, 2), (B, 5)]);
+    }
+
+    fn dot(actor: NodeId, counter: u64) -> Dot {
+        Dot { actor, counter }
+    }
+
+    #[test]
+    fn a_write_context_covers_single_dots_past_its_clock() {
+        let clock: VersionVector = [(A, 3)].into_iter().collect();
+        let mut c = WriteContext::from(clock);
+        c.insert(dot(A, 5));
+        assert!(c.contains(dot(A, 3)) && c.contains(dot(A, 5)));
+        assert!(!c.contains(dot(A, 4)), "the gap stays uncovered");
+        assert_eq!(c.dots(), &[dot(A, 5)]);
+        // Filling the gap folds both into the clock.
+        c.insert(dot(A, 4));
+        assert_eq!(c.clock().get(A), 5);
+        assert!(c.dots().is_empty());
+    }
+
+    #[test]
+    fn a_write_context_keeps_at_most_its_bound_of_dots() {
+        let mut c = WriteContext::new();
+        for counter in 0..(CONTEXT_DOTS_MAX as u64 + 5) {
+            c.insert(dot(A, 2 + 2 * counter));
+        }
+        assert_eq!(c.dots().len(), CONTEXT_DOTS_MAX);
+        // The newest dot is kept, the oldest forgotten.
+        assert!(c.contains(dot(A, 2 + 2 * (CONTEXT_DOTS_MAX as u64 + 4))));
+        assert!(!c.contains(dot(A, 2)));
+    }
+
+    #[test]
+    fn a_write_context_clamped_drops_what_the_bound_never_saw() {
+        let mut c = WriteContext::from([(A, 9), (B, 1)].into_iter().collect::<VersionVector>());
+        c.insert(dot(B, 4));
+        c.insert(dot(B, 7));
+        let bound: VersionVector = [(A, 2), (B, 5)].into_iter().collect();
+        let clamped = c.clamped_to(&bound);
+        assert_eq!(clamped.clock().get(A), 2);
+        assert!(clamped.contains(dot(B, 4)));
+        assert!(
+            !clamped.contains(dot(B, 7)),
+            "B:7 is past what the bound saw"
+        );
+        assert!(!clamped.contains(dot(B, 3)));
+    }
+
+    #[test]
+    fn a_write_with_a_dotted_context_supersedes_exactly_its_dots() {
+        let mut s = SiblingSet::new();
+        let x = s.update(&WriteContext::new(), A, v("x")).unwrap();
+        let y = s.update(&WriteContext::new(), A, v("y")).unwrap();
+        let mut seen = WriteContext::new();
+        seen.insert(y);
+        s.update(&seen, A, v("z")).unwrap();
+        let left: Vec<Dot> = s.siblings().iter().map(|s| s.dot).collect();
+        assert_eq!(left, vec![x, dot(A, 3)], "y superseded, x kept");
+    }
+
+    #[test]
+    fn a_decoded_write_context_is_normalised() {
+        #[derive(Serialize)]
+        struct Raw {
+            clock: VersionVector,
+            dots: Vec<Dot>,
+        }
+        let raw = Raw {
+            clock: [(A, 2)].into_iter().collect(),
+            dots: vec![dot(A, 9), dot(A, 1), dot(A, 3), dot(A, 9)],
+        };
+        let bytes = postcard::to_allocvec(&raw).unwrap();
+        let c: WriteContext = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(c.clock().get(A), 3, "A:3 extends the clock");
+        assert_eq!(c.dots(), &[dot(A, 9)], "covered and repeated dots go");
     }
 }

@@ -9,8 +9,7 @@ use std::sync::Arc;
 
 use common::{Sim, b, config, home};
 use kv_quorum::{
-    Consistency, HintLimits, Replica, ReplicaRequest, ReplicaResponse, RequestOptions,
-    VersionVector,
+    Consistency, HintLimits, Replica, ReplicaRequest, ReplicaResponse, RequestOptions, WriteContext,
 };
 use kv_types::{MemStorage, NodeId, Storage as _};
 
@@ -51,12 +50,12 @@ fn storage_sees_a_tombstone_record() {
         max_siblings: 8,
         state_bytes_max: 1 << 20,
     };
-    let resp = replica.handle(write(Some("v"), VersionVector::new()));
-    let ReplicaResponse::Written { set } = resp else {
+    let resp = replica.handle(write(Some("v"), WriteContext::new()));
+    let ReplicaResponse::Written { set, .. } = resp else {
         panic!("{resp:?}")
     };
     assert!(!storage.get(b"k").unwrap().unwrap().is_tombstone());
-    replica.handle(write(None, set.clock().clone()));
+    replica.handle(write(None, set.clock().clone().into()));
     assert!(storage.get(b"k").unwrap().unwrap().is_tombstone());
 }
 

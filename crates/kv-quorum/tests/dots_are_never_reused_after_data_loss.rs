@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns are test code too
 
 use bytes::Bytes;
-use kv_quorum::{HintLimits, Replica, ReplicaRequest, ReplicaResponse, SiblingSet, VersionVector};
+use kv_quorum::{HintLimits, Replica, ReplicaRequest, ReplicaResponse, SiblingSet, WriteContext};
 use kv_types::NodeId;
 
 fn b(s: &str) -> Bytes {
@@ -16,13 +16,13 @@ fn b(s: &str) -> Bytes {
 fn blind_write(r: &Replica, value: &str) -> SiblingSet {
     let req = ReplicaRequest::Write {
         key: b("k"),
-        context: VersionVector::new(),
+        context: WriteContext::new(),
         value: Some(b(value)),
         max_siblings: 32,
         state_bytes_max: 1 << 20,
     };
     match r.handle(req) {
-        ReplicaResponse::Written { set } => set,
+        ReplicaResponse::Written { set, .. } => set,
         other => panic!("{other:?}"),
     }
 }

@@ -10,7 +10,7 @@ mod common;
 use bytes::Bytes;
 use common::{Sim, b, config};
 use kv_quorum::{
-    CausalContext, Consistency, Dot, QuorumConfig, QuorumError, RequestOptions, VersionVector,
+    CausalContext, Consistency, Dot, QuorumConfig, QuorumError, RequestOptions, WriteContext,
 };
 use kv_types::NodeId;
 use proptest::prelude::*;
@@ -74,7 +74,7 @@ fn check(ops: &[Op]) -> Result<(), TestCaseError> {
     // Acknowledged writes: (op index, value, dot); and every write's
     // context as sent, by op index.
     let mut acked: Vec<(usize, Bytes, Dot)> = Vec::new();
-    let mut sent: Vec<(usize, VersionVector)> = Vec::new();
+    let mut sent: Vec<(usize, WriteContext)> = Vec::new();
     for (i, op) in ops.iter().enumerate() {
         match op {
             Op::Read { via } => {
@@ -92,7 +92,7 @@ fn check(ops: &[Op]) -> Result<(), TestCaseError> {
                         &(1..=*n).map(|a| (NodeId(a), u64::MAX)).collect(),
                     ),
                 };
-                sent.push((i, ctx.clock().unwrap()));
+                sent.push((i, ctx.decode().unwrap()));
                 let value = b(&format!("v{i}"));
                 match sim.run(cs[*via].put(b"k", value.clone(), Some(&ctx), ALL)) {
                     Ok(reply) => {

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use common::{Sim, b, config};
 use kv_quorum::{
     Consistency, DEFAULT_MAX_SIBLINGS, DEFAULT_STATE_BYTES_MAX, HintLimits, QuorumError, Replica,
-    ReplicaRequest, ReplicaResponse, RequestOptions, SiblingSet, VersionVector,
+    ReplicaRequest, ReplicaResponse, RequestOptions, SiblingSet, VersionVector, WriteContext,
 };
 use kv_types::NodeId;
 
@@ -60,7 +60,7 @@ fn siblings(count: u64, len: usize) -> SiblingSet {
     let mut set = SiblingSet::new();
     for actor in 1..=count {
         set.update(
-            &VersionVector::new(),
+            &WriteContext::new(),
             NodeId(actor),
             Some(Bytes::from(vec![0u8; len])),
         )
@@ -72,7 +72,7 @@ fn siblings(count: u64, len: usize) -> SiblingSet {
 fn write(r: &Replica, context: VersionVector) -> ReplicaResponse {
     r.handle(ReplicaRequest::Write {
         key: b("k"),
-        context,
+        context: context.into(),
         value: Some(b("w")),
         max_siblings: DEFAULT_MAX_SIBLINGS as u32,
         state_bytes_max: DEFAULT_STATE_BYTES_MAX as u32,
@@ -99,7 +99,7 @@ fn merges_beyond_the_sibling_bound_keep_everything_and_are_counted() {
     ));
     // A write that supersedes the siblings resolves it.
     let resp = write(&r, incoming.clock().clone());
-    let ReplicaResponse::Written { set } = resp else {
+    let ReplicaResponse::Written { set, .. } = resp else {
         panic!("{resp:?}")
     };
     assert_eq!(set.siblings().len(), 1);

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use common::{Sim, b, config, home, seeds};
 use kv_quorum::{
     Consistency, HintLimits, HintStore, Mode, Placement, QuorumConfig, QuorumError, RequestOptions,
-    SiblingSet, VersionVector,
+    SiblingSet, WriteContext,
 };
 use kv_types::{MemStorage, NodeId};
 
@@ -142,7 +142,7 @@ fn hint_counts_survive_a_restart() {
     let store = HintStore::open(storage.clone(), limits).unwrap();
     let mut set = SiblingSet::new();
     set.update(
-        &VersionVector::new(),
+        &WriteContext::new(),
         NodeId(1),
         Some(Bytes::from_static(b"v")),
     )

@@ -60,7 +60,11 @@ fn run(ops: &[Op]) -> (Vec<SiblingSet>, Vec<BTreeSet<u64>>) {
                 };
                 next += 1;
                 sets[r]
-                    .update(&ctx, NodeId(r as u64), Some(Bytes::from(next.to_string())))
+                    .update(
+                        &ctx.clone().into(),
+                        NodeId(r as u64),
+                        Some(Bytes::from(next.to_string())),
+                    )
                     .unwrap();
                 // The issuer clamps a context to what it has seen itself:
                 // a write supersedes only what both the client and the

@@ -14,7 +14,7 @@ use futures::future::{BoxFuture, FutureExt};
 use kv_quorum::{
     AllAlive, Consistency, Coordinator, HintLimits, InProcessTransport, Mode, NoTimer, Placement,
     QuorumConfig, QuorumError, Replica, ReplicaRequest, ReplicaResponse, ReplicaTransport,
-    RequestOptions, StaticRing, TransportError, VersionVector,
+    RequestOptions, StaticRing, TransportError, WriteContext,
 };
 use kv_types::NodeId;
 
@@ -82,7 +82,7 @@ fn a_refusal_after_a_lost_exchange_is_indeterminate() {
     // Node 2 already holds a sibling node 1 missed.
     let resp = r2.handle(ReplicaRequest::Write {
         key: b("k"),
-        context: VersionVector::new(),
+        context: WriteContext::new(),
         value: Some(b("old")),
         max_siblings: 1,
         state_bytes_max: 1 << 20,
