@@ -14,7 +14,10 @@ pub struct Netns {
 impl Netns {
     /// Why namespaces cannot be used here.
     pub fn available() -> Result<(), String> {
-        Err("the network-namespace layer (tests/src/net.rs from branch net) is not merged yet".to_owned())
+        Err(
+            "the network-namespace layer (tests/src/net.rs from branch net) is not merged yet"
+                .to_owned(),
+        )
     }
 
     /// Always fails: see [`Netns::available`].

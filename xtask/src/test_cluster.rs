@@ -57,7 +57,15 @@ pub(crate) fn run_all(args: &[String]) -> Result<()> {
     let out = target_dir().join("test-cluster");
     let mut harness = cargo();
     harness
-        .args(["run", "--locked", "--package", "kv-tests", "--bin", "kv-harness", "--"])
+        .args([
+            "run",
+            "--locked",
+            "--package",
+            "kv-tests",
+            "--bin",
+            "kv-harness",
+            "--",
+        ])
         .arg("--kvnode")
         .arg(&kvnode)
         .arg("--out")
@@ -140,7 +148,13 @@ fn install_tools() {
         return;
     }
     let status = Command::new("apt-get")
-        .args(["install", "-y", "--no-install-recommends", "iptables", "faketime"])
+        .args([
+            "install",
+            "-y",
+            "--no-install-recommends",
+            "iptables",
+            "faketime",
+        ])
         .env("DEBIAN_FRONTEND", "noninteractive")
         .status();
     match status {

@@ -479,8 +479,8 @@ impl NodeService {
     /// timeout.
     fn replica_digests(&self, key: Bytes) -> BoxFuture<'static, Response> {
         use kv_quorum::{Placement, ReplicaRequest, ReplicaResponse, ReplicaTransport};
-        let home =
-            RingPlacement(Arc::clone(&self.membership)).preference_list(&key, usize::from(self.config.n));
+        let home = RingPlacement(Arc::clone(&self.membership))
+            .preference_list(&key, usize::from(self.config.n));
         let link = ReplicaLink(Arc::clone(&self.transport));
         let timeout = self.config.limits.request_timeout();
         let calls: Vec<_> = home

@@ -98,12 +98,18 @@ pub fn check(ops: &[Op], keys: &[String]) -> Findings {
     };
 
     // Phantom, over every read.
-    for op in ops.iter().filter(|o| !o.is_write() && o.outcome == Outcome::Ok) {
+    for op in ops
+        .iter()
+        .filter(|o| !o.is_write() && o.outcome == Outcome::Ok)
+    {
         if op.foreign_values > 0 {
             f.phantom += u64::from(op.foreign_values);
             example(
                 "phantom",
-                format!("{}: a read at {:.0} ms returned bytes nobody wrote", op.key, op.invoke_ms),
+                format!(
+                    "{}: a read at {:.0} ms returned bytes nobody wrote",
+                    op.key, op.invoke_ms
+                ),
             );
         }
         for &v in &op.values {
@@ -174,7 +180,9 @@ pub fn check(ops: &[Op], keys: &[String]) -> Findings {
                     };
                     example(
                         "resurrected",
-                        format!("{key}: value {v:#x} {what} acknowledged write {by:#x} is visible in the final read"),
+                        format!(
+                            "{key}: value {v:#x} {what} acknowledged write {by:#x} is visible in the final read"
+                        ),
                     );
                 }
             }
@@ -223,7 +231,15 @@ pub fn check(ops: &[Op], keys: &[String]) -> Findings {
 mod tests {
     use super::*;
 
-    fn op(kind: OpKind, key: &str, id: Option<u64>, parents: &[u64], values: &[u64], t: f64, outcome: Outcome) -> Op {
+    fn op(
+        kind: OpKind,
+        key: &str,
+        id: Option<u64>,
+        parents: &[u64],
+        values: &[u64],
+        t: f64,
+        outcome: Outcome,
+    ) -> Op {
         Op {
             client: 0,
             kind,
@@ -253,7 +269,17 @@ mod tests {
             op(OpKind::FinalRead, "k", None, &[], &[2], 40.0, Outcome::Ok),
         ];
         let f = check(&ops, &keys());
-        assert_eq!((f.lost, f.resurrected, f.phantom, f.stale_reads, f.unread_keys), (0, 0, 0, 0, 0), "{f:?}");
+        assert_eq!(
+            (
+                f.lost,
+                f.resurrected,
+                f.phantom,
+                f.stale_reads,
+                f.unread_keys
+            ),
+            (0, 0, 0, 0, 0),
+            "{f:?}"
+        );
     }
 
     #[test]

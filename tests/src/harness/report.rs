@@ -225,7 +225,18 @@ pub fn print_one(r: &ScenarioResult) {
 pub fn print_table(results: &[ScenarioResult]) {
     println!(
         "\n{:<17} {:>20} {:>6} {:>6} {:>6} {:>5} {:>4} {:>5} {:>7} {:>5} {:>6} {:>8}  status",
-        "scenario", "seed", "ops", "acked", "failed", "indet", "lost", "resur", "phantom", "stale", "avail", "conv_s"
+        "scenario",
+        "seed",
+        "ops",
+        "acked",
+        "failed",
+        "indet",
+        "lost",
+        "resur",
+        "phantom",
+        "stale",
+        "avail",
+        "conv_s"
     );
     for r in results {
         let conv = r

@@ -16,12 +16,12 @@ use kv_client::Consistency;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use super::Options;
 use super::check;
 use super::cluster::{self, ALIVE_TIMEOUT, Cluster, ClusterConfig};
 use super::history::{self, Outcome};
 use super::report::{ScenarioResult, Status};
 use super::workload::{self, Recorder, WorkloadConfig};
-use super::Options;
 use crate::net::Netns;
 
 /// Load before the first fault.
@@ -208,7 +208,12 @@ async fn run_inner(
         n,
         r: q,
         w: q,
-        mode: if scenario.sloppy() { "sloppy" } else { "strict" }.to_owned(),
+        mode: if scenario.sloppy() {
+            "sloppy"
+        } else {
+            "strict"
+        }
+        .to_owned(),
         gossip_interval_ms: GOSSIP_INTERVAL_MS,
         anti_entropy_interval_ms: ANTI_ENTROPY_INTERVAL_MS,
     };
@@ -222,10 +227,14 @@ async fn run_inner(
     };
     nemesis.note(format!(
         "{nodes} nodes up, N={n} R={q} W={q} {}",
-        if scenario.sloppy() { "sloppy" } else { "strict" }
+        if scenario.sloppy() {
+            "sloppy"
+        } else {
+            "strict"
+        }
     ));
-    let pin_first = (scenario == Scenario::KillCoordinator)
-        .then(|| nemesis.rng.random_range(0..nodes));
+    let pin_first =
+        (scenario == Scenario::KillCoordinator).then(|| nemesis.rng.random_range(0..nodes));
     let keys: Vec<String> = (0..KEYS).map(|k| format!("k{k}")).collect();
     let recorder = Recorder::new(start);
     let stop = Arc::new(AtomicBool::new(false));
@@ -244,12 +253,22 @@ async fn run_inner(
 
     tokio::time::sleep(WARMUP).await;
     let duration = Duration::from_secs(opts.duration_s.max(1));
-    let faults = nemesis_run(scenario, &mut cluster, &mut nemesis, duration, pin_first, skew_env).await;
+    let faults = nemesis_run(
+        scenario,
+        &mut cluster,
+        &mut nemesis,
+        duration,
+        pin_first,
+        skew_env,
+    )
+    .await;
     // Heal whatever happened, even after a fault that failed.
     if let Some(ns) = &cluster.netns
         && let Err(e) = ns.heal()
     {
-        result.reasons.push(format!("cannot heal the network: {e:#}"));
+        result
+            .reasons
+            .push(format!("cannot heal the network: {e:#}"));
     }
     let revived = cluster.revive_all();
     nemesis.note("healed".to_owned());
@@ -281,7 +300,10 @@ async fn run_inner(
     let converged = converge(&probe, &keys, load_stopped, until).await;
     result.converge_s = converged.map(|d| d.as_secs_f64());
     nemesis.note(match converged {
-        Some(d) => format!("replicas converged {:.1}s after the load stopped", d.as_secs_f64()),
+        Some(d) => format!(
+            "replicas converged {:.1}s after the load stopped",
+            d.as_secs_f64()
+        ),
         None => format!("replicas did not converge within {CONVERGE_BOUND:?}"),
     });
 
@@ -314,7 +336,9 @@ async fn run_inner(
 fn faults_error(faults: &str, revived: Result<()>) -> Result<(), String> {
     match revived {
         Ok(()) => Ok(()),
-        Err(e) => Err(format!("after {faults}: cannot bring every node back: {e:#}")),
+        Err(e) => Err(format!(
+            "after {faults}: cannot bring every node back: {e:#}"
+        )),
     }
 }
 
@@ -332,7 +356,9 @@ async fn nemesis_run(
     let end = Instant::now() + duration;
     let left = |end: Instant| end.saturating_duration_since(Instant::now());
     // The kill-and-restart hold: 10 s, or less in a short run.
-    let hold = Duration::from_secs(10).min(duration.mul_f64(0.6)).max(Duration::from_secs(1));
+    let hold = Duration::from_secs(10)
+        .min(duration.mul_f64(0.6))
+        .max(Duration::from_secs(1));
     match scenario {
         Scenario::KillReplica => {
             while left(end) > Duration::ZERO {
@@ -343,7 +369,10 @@ async fn nemesis_run(
                 restart(cluster, nm, i);
                 tokio::time::sleep(Duration::from_secs(2).min(left(end))).await;
             }
-            format!("kill -9 a random replica, restart after {:.0} s", hold.as_secs_f64())
+            format!(
+                "kill -9 a random replica, restart after {:.0} s",
+                hold.as_secs_f64()
+            )
         }
         Scenario::KillCoordinator => {
             // Every client starts at the pinned node and, when it dies, fails
@@ -353,7 +382,10 @@ async fn nemesis_run(
             while left(end) > Duration::ZERO {
                 cluster.kill(i);
                 nm.note(format!("kill -9 node {i}, the coordinator of every client"));
-                tokio::time::sleep(Duration::from_secs(3).min(left(end).max(Duration::from_secs(1)))).await;
+                tokio::time::sleep(
+                    Duration::from_secs(3).min(left(end).max(Duration::from_secs(1))),
+                )
+                .await;
                 restart(cluster, nm, i);
                 tokio::time::sleep(Duration::from_secs(3).min(left(end))).await;
                 i = (i + 1) % nodes;
@@ -383,7 +415,10 @@ async fn nemesis_run(
                 }
                 tokio::time::sleep(Duration::from_secs(3).min(left(end))).await;
             }
-            format!("SIGSTOP a random node for {} s (detector ~3.4 s), SIGCONT", PAUSE.as_secs())
+            format!(
+                "SIGSTOP a random node for {} s (detector ~3.4 s), SIGCONT",
+                PAUSE.as_secs()
+            )
         }
         Scenario::PartitionStrict | Scenario::PartitionSloppy => {
             let i = nm.rng.random_range(0..nodes);
@@ -391,7 +426,10 @@ async fn nemesis_run(
             partition(cluster, nm, &[vec![i], rest]);
             tokio::time::sleep(left(end)).await;
             heal(cluster, nm);
-            format!("netns partition of one node from the rest for {} s", duration.as_secs())
+            format!(
+                "netns partition of one node from the rest for {} s",
+                duration.as_secs()
+            )
         }
         Scenario::Flapping => {
             let mut steps = 0;
@@ -417,7 +455,9 @@ async fn nemesis_run(
                         let p = nm.rng.random_range(0.05..0.3);
                         if let Some(ns) = &cluster.netns {
                             match ns.set_loss(i, p) {
-                                Ok(()) => nm.note(format!("loss {:.0}% on node {i}'s links", p * 100.0)),
+                                Ok(()) => {
+                                    nm.note(format!("loss {:.0}% on node {i}'s links", p * 100.0))
+                                }
                                 Err(e) => nm.note(format!("set loss failed: {e:#}")),
                             }
                         }
@@ -448,7 +488,9 @@ async fn nemesis_run(
             tokio::time::sleep(hold.min(left(end).max(Duration::from_secs(1)))).await;
             restart(cluster, nm, j);
             tokio::time::sleep(left(end)).await;
-            format!("one node's wall clock {SKEW_S:+} s (libfaketime, monotonic untouched), plus one kill -9")
+            format!(
+                "one node's wall clock {SKEW_S:+} s (libfaketime, monotonic untouched), plus one kill -9"
+            )
         }
         Scenario::RollingRestart => {
             let mut rounds = 0;
@@ -553,7 +595,8 @@ async fn converge(
                 let agreed = match answer {
                     Ok(d) => {
                         !d.is_empty()
-                            && d.iter().all(|r| r.digest.is_some() && r.digest == d[0].digest)
+                            && d.iter()
+                                .all(|r| r.digest.is_some() && r.digest == d[0].digest)
                     }
                     Err(_) => false,
                 };
