@@ -79,12 +79,11 @@ impl Recorder {
 /// How an error bears on a write: definitely not applied, or maybe.
 pub fn classify(e: &ClientError) -> Outcome {
     match e {
-        ClientError::Server { code, .. } => match code {
-            ErrorCode::Unavailable | ErrorCode::InvalidRequest | ErrorCode::TooManySiblings => {
-                Outcome::Fail
-            }
-            _ => Outcome::Info,
-        },
+        ClientError::Server {
+            code: ErrorCode::Unavailable | ErrorCode::InvalidRequest | ErrorCode::TooManySiblings,
+            ..
+        } => Outcome::Fail,
+        ClientError::Server { .. } => Outcome::Info,
         ClientError::NoNodeReachable { .. }
         | ClientError::Refused { .. }
         | ClientError::RequestTooLarge { .. }
