@@ -493,15 +493,18 @@ impl Netns {
             .context("cannot start the netns reaper (`sh`)")
     }
 
+    /// The same removal as `Drop`, as shell. The root veth goes first: a
+    /// namespace is destroyed asynchronously after `ip netns del`, so the
+    /// veth end it takes with it may linger for a moment.
     fn cleanup_script(&self) -> String {
-        let mut script = String::new();
+        let mut script = format!("ip link del {} 2>/dev/null; ", self.root_veth);
         for ns in self.nodes.iter().chain([&self.hub]) {
             let _ = write!(
                 script,
                 "for p in $(ip netns pids {ns} 2>/dev/null); do kill -9 $p; done; ip netns del {ns}; "
             );
         }
-        let _ = write!(script, "ip link del {} 2>/dev/null; true", self.root_veth);
+        script.push_str("true");
         script
     }
 }
@@ -512,16 +515,17 @@ impl Drop for Netns {
             let _ = reaper.kill();
             let _ = reaper.wait();
         }
+        // The root veth first, synchronously; see `cleanup_script`.
+        if link_exists(&self.root_veth)
+            && let Err(e) = ip(&["link", "del", &self.root_veth])
+        {
+            eprintln!("netns: cannot remove {}: {e:#}", self.root_veth);
+        }
         let present = namespaces();
         for ns in self.nodes.iter().chain([&self.hub]) {
             if present.iter().any(|p| p == ns) {
                 remove_namespace(ns);
             }
-        }
-        if link_exists(&self.root_veth)
-            && let Err(e) = ip(&["link", "del", &self.root_veth])
-        {
-            eprintln!("netns: cannot remove {}: {e:#}", self.root_veth);
         }
     }
 }
@@ -530,18 +534,6 @@ impl Drop for Netns {
 /// process is gone (names carry the owner's pid). Failures are logged, not
 /// returned: a leftover must not stop a new run.
 pub fn cleanup_stale() {
-    for ns in namespaces() {
-        if let Some(pid) = ns
-            .strip_prefix(PREFIX)
-            .and_then(|rest| rest.strip_prefix('-'))
-            .and_then(|rest| rest.split('-').next())
-            .and_then(|pid| pid.parse::<u32>().ok())
-            && !pid_alive(pid)
-        {
-            eprintln!("netns: removing stale namespace {ns} (owner pid {pid} is gone)");
-            remove_namespace(&ns);
-        }
-    }
     for link in root_links() {
         if let Some(pid) = link
             .strip_prefix(PREFIX)
@@ -556,6 +548,18 @@ pub fn cleanup_stale() {
             if let Err(e) = ip(&["link", "del", &link]) {
                 eprintln!("netns: cannot remove {link}: {e:#}");
             }
+        }
+    }
+    for ns in namespaces() {
+        if let Some(pid) = ns
+            .strip_prefix(PREFIX)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+            && !pid_alive(pid)
+        {
+            eprintln!("netns: removing stale namespace {ns} (owner pid {pid} is gone)");
+            remove_namespace(&ns);
         }
     }
 }

@@ -114,7 +114,7 @@ fn assert_reach(net: &Netns, expect: impl Fn(usize, usize) -> bool, when: &str) 
     }
 }
 
-/// Asserts that `Drop` removed every namespace and the root veth.
+/// Asserts that cleanup removed every namespace and the root veth.
 fn assert_gone(namespaces: &[String], root_interface: &str) {
     let list = run_text("ip", &["netns", "list"]);
     for ns in namespaces {
@@ -343,4 +343,96 @@ fn kvnodes_in_namespaces_see_partitions_and_heal() {
     drop(nodes);
     drop(net);
     assert_gone(&namespaces, &root_interface);
+}
+
+/// Starts `kvh-probe hold-netns` in a process group of its own (as a
+/// harness run from a terminal is) and returns it with the names it made.
+fn hold_netns() -> (Child, Vec<String>, String) {
+    use std::os::unix::process::CommandExt as _;
+    let mut holder = Command::new(PROBE)
+        .args(["hold-netns", "-", "2"])
+        .stdout(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let mut names: Vec<String> = Vec::new();
+    for line in BufReader::new(holder.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if line == "ready" {
+            break;
+        }
+        names.push(line);
+    }
+    let root_interface = names.pop().expect("hold-netns printed its names");
+    let list = run_text("ip", &["netns", "list"]);
+    for ns in &names {
+        assert!(list.contains(ns.as_str()), "{ns} missing:\n{list}");
+    }
+    assert!(run_text("ip", &["-o", "link", "show"]).contains(&root_interface));
+    (holder, names, root_interface)
+}
+
+/// Waits until cleanup removed `namespaces` and `root_interface`.
+fn wait_gone(namespaces: &[String], root_interface: &str, when: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let list = run_text("ip", &["netns", "list"]);
+        let links = run_text("ip", &["-o", "link", "show"]);
+        if !namespaces.iter().any(|ns| list.contains(ns.as_str()))
+            && !links.contains(root_interface)
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{when}: leftovers remain");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn ctrl_c_and_sigkill_leave_nothing_behind() {
+    if !enabled() {
+        return;
+    }
+    // Ctrl-C: SIGINT to the harness's whole process group. The harness
+    // dies without Drop; the reaper, in a group of its own, cleans up.
+    let (mut holder, namespaces, root_interface) = hold_netns();
+    let group = format!("-{}", holder.id());
+    run_text("kill", &["-INT", "--", &group]);
+    holder.wait().unwrap();
+    wait_gone(&namespaces, &root_interface, "after SIGINT");
+    assert_gone(&namespaces, &root_interface);
+
+    // SIGKILL of the harness and of its reaper too: the next run's
+    // cleanup_stale removes what the dead owner left.
+    let (mut holder, namespaces, root_interface) = hold_netns();
+    let holder_pid = holder.id().to_string();
+    for reaper in children_of(&holder_pid) {
+        run_text("kill", &["-KILL", &reaper]);
+    }
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    let list = run_text("ip", &["netns", "list"]);
+    assert!(
+        namespaces.iter().all(|ns| list.contains(ns.as_str())),
+        "with its reaper dead, nothing should clean up by itself:\n{list}"
+    );
+    kv_tests::net::cleanup_stale();
+    assert_gone(&namespaces, &root_interface);
+}
+
+/// Pids whose parent is `pid`.
+fn children_of(pid: &str) -> Vec<String> {
+    let mut children = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        // Fields after the command name, which is in parentheses.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        if fields.get(1) == Some(&pid) {
+            children.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    children
 }

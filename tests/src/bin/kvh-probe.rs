@@ -7,6 +7,9 @@
 //! kvh-probe udp-count ADDR WINDOW_MS    print "ready", count datagrams for
 //!                                       WINDOW_MS, print the count
 //! kvh-probe udp-send ADDR COUNT         send COUNT datagrams, 1 ms apart
+//! kvh-probe hold-netns - NODES          make a Netns, print its namespaces,
+//!                                       its root interface, "ready", and
+//!                                       wait to be killed (cleanup tests)
 //! ```
 
 use std::io::{BufRead as _, BufReader, Write as _};
@@ -29,6 +32,23 @@ fn run(args: &[String]) -> Result<i32, String> {
     let [command, addr, rest @ ..] = args else {
         return Err("usage: kvh-probe COMMAND ADDR [N]".to_owned());
     };
+    if command == "hold-netns" {
+        let nodes = rest
+            .first()
+            .ok_or("missing node count")?
+            .parse()
+            .map_err(|e| format!("{e}"))?;
+        let net = kv_tests::net::Netns::create(nodes).map_err(|e| format!("{e:#}"))?;
+        for ns in net.namespaces() {
+            println!("{ns}");
+        }
+        println!("{}", net.root_interface());
+        println!("ready");
+        let _ = std::io::stdout().flush();
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    }
     let addr: SocketAddr = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
     let number = || -> Result<u64, String> {
         rest.first()
