@@ -48,15 +48,28 @@
 //!
 //! # Delay
 //!
-//! Not offered. The kernel has no `tc netem`, so a delay would need a proxy
-//! that every peer connection passes through; see [`Netns::describe`] for
-//! what a report should say.
+//! The kernel has no `tc netem`, so [`Netns::set_delay`] delays with a
+//! proxy instead: inside node `i`'s namespace, a `kvh-probe delay-proxy`
+//! process per listening port, and a nat rule that sends other nodes'
+//! connections to it:
+//!
+//! ```text
+//!   nat PREROUTING: ! -s <harness> -j KVH-DELAY
+//!   KVH-DELAY:      -p tcp -d <node i> --dport P -j REDIRECT --to-ports Q
+//!   peer j --TCP--> node i:P  ==REDIRECT==>  proxy :Q --lo--> node i:P
+//! ```
+//!
+//! The source address is kept, so partitions, cuts and loss still apply to
+//! the delayed leg. Only TCP into node `i` is delayed (each chunk of bytes,
+//! both ways); UDP, the harness's connections and connections node `i`
+//! opens itself are not.
 
 use std::fmt::Write as _;
 use std::io::{Read, Write as _};
 use std::net::Ipv4Addr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -89,6 +102,7 @@ const CHAIN_FAULT: &str = "KVH-FAULT";
 const CHAIN_PART: &str = "KVH-PART";
 const CHAIN_CUT: &str = "KVH-CUT";
 const CHAIN_LOSS: &str = "KVH-LOSS";
+const CHAIN_DELAY: &str = "KVH-DELAY";
 
 /// Distinguishes several [`Netns`] made by one process.
 static SEQ: AtomicU32 = AtomicU32::new(0);
@@ -106,6 +120,15 @@ pub struct Netns {
     subnet: u8,
     iptables: String,
     reaper: Option<Child>,
+    /// Running delay proxies, by node.
+    delays: Mutex<Vec<DelayProxy>>,
+}
+
+/// One `kvh-probe delay-proxy` in a node's namespace.
+#[derive(Debug)]
+struct DelayProxy {
+    node: usize,
+    child: Child,
 }
 
 impl Netns {
@@ -189,6 +212,7 @@ impl Netns {
             subnet: 0,
             iptables,
             reaper: None,
+            delays: Mutex::new(Vec::new()),
         };
         if net.root_veth.len() > 15 {
             bail!(
@@ -268,6 +292,10 @@ impl Netns {
                  -A {CHAIN_FAULT} -j {CHAIN_PART}\n\
                  -A {CHAIN_FAULT} -j {CHAIN_CUT}\n\
                  -A {CHAIN_FAULT} -j {CHAIN_LOSS}\n\
+                 COMMIT\n\
+                 *nat\n\
+                 :{CHAIN_DELAY} - [0:0]\n\
+                 -A PREROUTING ! -s {harness} -j {CHAIN_DELAY}\n\
                  COMMIT\n"
             );
             self.restore(i, &rules, false)?;
@@ -421,19 +449,127 @@ impl Netns {
         self.restore(i, &rules, true)
     }
 
-    /// Removes every fault: partitions, cuts and loss, on every node.
+    /// Removes every fault: partitions, cuts, loss and delays, on every
+    /// node.
     pub fn heal(&self) -> anyhow::Result<()> {
-        let rules = format!("*filter\n-F {CHAIN_PART}\n-F {CHAIN_CUT}\n-F {CHAIN_LOSS}\nCOMMIT\n");
+        let rules = format!(
+            "*filter\n-F {CHAIN_PART}\n-F {CHAIN_CUT}\n-F {CHAIN_LOSS}\nCOMMIT\n\
+             *nat\n-F {CHAIN_DELAY}\nCOMMIT\n"
+        );
         for i in 0..self.nodes.len() {
             self.restore(i, &rules, true)?;
         }
+        self.stop_proxies(None);
         Ok(())
+    }
+
+    /// Delays TCP connections that other nodes open to node `i`: every
+    /// chunk of bytes, either way, is held `delay` before it is passed on,
+    /// so a request and its answer over such a connection take at least
+    /// `2 * delay` longer. Covers the TCP ports node `i` listens on (not on
+    /// loopback only) when called, so start the node first. Connections
+    /// already open are reset (`ss -K`) so that peers reconnect through the
+    /// delay. `Duration::ZERO` removes node `i`'s delay. UDP, the harness's
+    /// own connections and connections node `i` opens are not delayed;
+    /// delay those peers too for a uniformly slow network.
+    ///
+    /// Needs the `kvh-probe` binary of this crate: `KVH_PROBE`, or next to
+    /// the running test (Cargo builds it for this crate's tests).
+    pub fn set_delay(&self, i: usize, delay: Duration) -> anyhow::Result<()> {
+        if i >= self.nodes.len() {
+            bail!("no node {i} among {}", self.nodes.len());
+        }
+        self.restore(i, &format!("*nat\n-F {CHAIN_DELAY}\nCOMMIT\n"), true)?;
+        self.stop_proxies(Some(i));
+        if delay.is_zero() {
+            return Ok(());
+        }
+        let probe = probe_binary()?;
+        let ns = &self.nodes[i];
+        let node = self.node_ip(i);
+        let ports = listening_ports(ns, node)?;
+        if ports.is_empty() {
+            bail!("node {i} listens on no TCP port of {node}: nothing to delay (start it first)");
+        }
+        let mut rules = format!("*nat\n-F {CHAIN_DELAY}\n");
+        for &port in &ports {
+            let proxy = self.start_proxy(i, &probe, port, delay)?;
+            let _ = writeln!(
+                rules,
+                "-A {CHAIN_DELAY} -p tcp -d {node} --dport {port} -j REDIRECT --to-ports {proxy}"
+            );
+        }
+        rules.push_str("COMMIT\n");
+        self.restore(i, &rules, true)?;
+        // Connections opened before the rule bypass it (conntrack keeps
+        // their first translation): reset them. Not the harness's, and not
+        // the proxies' own upstream connections, which come from the node's
+        // address.
+        let harness = self.harness_ip().to_string();
+        for port in ports {
+            let filter = format!("sport = :{port} and not dst {harness} and not dst {node}");
+            run(
+                "ip",
+                &[
+                    "netns",
+                    "exec",
+                    ns,
+                    "ss",
+                    "-K",
+                    "-tn",
+                    "state",
+                    "established",
+                    &filter,
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Starts a delay proxy for node `i`'s `port`; returns the port it
+    /// listens on.
+    fn start_proxy(
+        &self,
+        i: usize,
+        probe: &Path,
+        port: u16,
+        delay: Duration,
+    ) -> anyhow::Result<u16> {
+        let target = format!("{}:{port}", self.node_ip(i));
+        let mut child = self
+            .command(i, probe)
+            .args(["delay-proxy", &target, &delay.as_millis().to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("cannot start {} delay-proxy", probe.display()))?;
+        let line = child.stdout.take().map(first_line);
+        let listen = line
+            .and_then(|rx| rx.recv_timeout(COMMAND_TIMEOUT).ok())
+            .and_then(|l| l.trim().parse::<u16>().ok());
+        let mut delays = self.delays.lock().unwrap_or_else(|p| p.into_inner());
+        delays.push(DelayProxy { node: i, child });
+        listen.with_context(|| format!("the delay proxy for {target} did not report its port"))
+    }
+
+    /// Kills the delay proxies of node `only`, or of every node.
+    fn stop_proxies(&self, only: Option<usize>) {
+        let mut delays = self.delays.lock().unwrap_or_else(|p| p.into_inner());
+        let (stop, keep): (Vec<_>, Vec<_>) = delays
+            .drain(..)
+            .partition(|p| only.is_none_or(|i| p.node == i));
+        *delays = keep;
+        for mut proxy in stop {
+            let _ = proxy.child.kill();
+            let _ = proxy.child.wait();
+        }
     }
 
     /// One line for reports: how the network is made and where.
     pub fn describe(&self) -> String {
         format!(
-            "netns+iptables (bridge br0 in netns {}, subnet {}.{}.{}.0/24, harness {}, {} nodes, {}; no delay: tc netem is absent)",
+            "netns+iptables (bridge br0 in netns {}, subnet {}.{}.{}.0/24, harness {}, {} nodes, {}; delay by TCP proxy, no tc netem)",
             self.hub,
             SUBNET_BASE[0],
             SUBNET_BASE[1],
@@ -511,6 +647,7 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
+        self.stop_proxies(None);
         if let Some(mut reaper) = self.reaper.take() {
             let _ = reaper.kill();
             let _ = reaper.wait();
@@ -528,6 +665,57 @@ impl Drop for Netns {
             }
         }
     }
+}
+
+/// The `kvh-probe` binary: `KVH_PROBE`, or next to the running executable
+/// or its parent directory (`target/<profile>/deps/<test>` ->
+/// `target/<profile>/kvh-probe`).
+fn probe_binary() -> anyhow::Result<PathBuf> {
+    if let Some(path) = std::env::var_os("KVH_PROBE") {
+        return Ok(PathBuf::from(path));
+    }
+    let exe = std::env::current_exe().context("cannot find the running executable")?;
+    exe.ancestors()
+        .skip(1)
+        .take(2)
+        .map(|dir| dir.join("kvh-probe"))
+        .find(|p| p.is_file())
+        .context(
+            "set_delay needs kv-tests' kvh-probe binary: build kv-tests' tests or set KVH_PROBE",
+        )
+}
+
+/// TCP ports listened on in `ns` on `node` or on every address.
+fn listening_ports(ns: &str, node: Ipv4Addr) -> anyhow::Result<Vec<u16>> {
+    let out = run("ip", &["netns", "exec", ns, "ss", "-Hltn4"])?;
+    let mut ports: Vec<u16> = out
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(3))
+        .filter_map(|local| {
+            let (host, port) = local.rsplit_once(':')?;
+            let on = host == "*" || host == "0.0.0.0" || host == node.to_string();
+            on.then(|| port.parse().ok()).flatten()
+        })
+        .collect();
+    ports.sort_unstable();
+    ports.dedup();
+    Ok(ports)
+}
+
+/// The first line of `pipe`, read on a thread of its own so that the
+/// caller can bound the wait; the pipe is then left to close with its
+/// process.
+fn first_line(pipe: impl Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let mut reader = std::io::BufReader::new(pipe);
+        let _ = std::io::BufRead::read_line(&mut reader, &mut line);
+        let _ = tx.send(line);
+        // Keep draining so the proxy never blocks on a full pipe.
+        let _ = std::io::copy(&mut reader, &mut std::io::sink());
+    });
+    rx
 }
 
 /// Removes namespaces and root veths left by earlier runs whose owner

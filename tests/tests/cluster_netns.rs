@@ -71,6 +71,17 @@ fn tcp_ok(net: &Netns, from: usize, to: usize) -> bool {
         .success()
 }
 
+/// Milliseconds from node `from` connecting to node `to`'s probe to its
+/// answer, `None` if it does not answer.
+fn tcp_ms(net: &Netns, from: usize, to: usize) -> Option<u64> {
+    let out = net
+        .command(from, Path::new(PROBE))
+        .args(["tcp-time", &addr(net, to).to_string(), "5000"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
 /// How many of [`DATAGRAMS`] UDP datagrams from `from` reach `to`.
 fn udp_delivered(net: &Netns, from: usize, to: usize) -> u64 {
     let target = SocketAddrV4::new(net.node_ip(to), PORT + 1);
@@ -248,6 +259,30 @@ fn kvnode_binary() -> PathBuf {
     path
 }
 
+/// Established connections into node `i`'s port straight from another
+/// node (not through a delay proxy, not the harness's).
+fn direct_peer_connections(net: &Netns, i: usize) -> usize {
+    let filter = format!("sport = :{PORT}");
+    let out = run_text(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            net.namespace(i),
+            "ss",
+            "-Htn",
+            "state",
+            "established",
+            &filter,
+        ],
+    );
+    let own = [net.node_ip(i).to_string(), net.harness_ip().to_string()];
+    out.lines()
+        .filter_map(|l| l.split_whitespace().nth(3))
+        .filter(|peer| !own.iter().any(|ip| peer.starts_with(&format!("{ip}:"))))
+        .count()
+}
+
 /// How many members `node` reports alive, asked from the harness.
 fn alive_seen_by(kvnode: &Path, net: &Netns, node: usize) -> Option<usize> {
     let out = Command::new(kvnode)
@@ -339,6 +374,24 @@ fn kvnodes_in_namespaces_see_partitions_and_heal() {
     for i in 0..3 {
         wait_alive(&kvnode, &net, i, 3, "healed");
     }
+
+    // A delay on node 0 resets the peers' open connections to it, so that
+    // they come back through the proxy, and gossip goes on through it.
+    let before = direct_peer_connections(&net, 0);
+    net.set_delay(0, Duration::from_millis(50)).unwrap();
+    let after = direct_peer_connections(&net, 0);
+    eprintln!("direct peer connections into node 0: {before} before the delay, {after} after");
+    assert!(
+        before > 0,
+        "kvnode keeps no peer connections: nothing to check"
+    );
+    assert_eq!(after, 0, "open connections bypass the delay");
+    for i in 0..3 {
+        wait_alive(&kvnode, &net, i, 3, "node 0 delayed");
+    }
+    // ... and the delayed connections are really the proxy's.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(direct_peer_connections(&net, 0), 0);
 
     drop(nodes);
     drop(net);
@@ -435,4 +488,78 @@ fn children_of(pid: &str) -> Vec<String> {
         }
     }
     children
+}
+
+#[test]
+fn delay_slows_connections_into_one_node() {
+    if !enabled() {
+        return;
+    }
+    const DELAY: Duration = Duration::from_millis(800);
+    let delay_ms = u64::try_from(DELAY.as_millis()).unwrap();
+    let net = Netns::create(3).unwrap();
+    let namespaces: Vec<String> = net.namespaces().iter().map(|s| s.to_string()).collect();
+    let root_interface = net.root_interface().to_owned();
+    let mut servers = Vec::new();
+    for i in 0..3 {
+        servers.push(Running(
+            net.command(i, Path::new(PROBE))
+                .args(["tcp-serve", &addr(&net, i).to_string()])
+                .spawn()
+                .unwrap(),
+        ));
+        wait_listening(addr(&net, i));
+    }
+    let undelayed = |from, to| {
+        let ms = tcp_ms(&net, from, to).unwrap();
+        assert!(ms < delay_ms, "{from} -> {to} took {ms} ms with no delay");
+    };
+    let delayed = |from, to| {
+        let ms = tcp_ms(&net, from, to).unwrap();
+        assert!(
+            ms >= delay_ms,
+            "{from} -> {to} took {ms} ms, delay {delay_ms}"
+        );
+        ms
+    };
+    let harness_ms = || {
+        let start = Instant::now();
+        let stream = TcpStream::connect(addr(&net, 1)).unwrap();
+        let mut line = String::new();
+        BufReader::new(stream).read_line(&mut line).unwrap();
+        assert_eq!(line, "ok\n");
+        start.elapsed()
+    };
+    undelayed(0, 1);
+
+    net.set_delay(1, DELAY).unwrap();
+    eprintln!("delayed 0 -> 1: {} ms", delayed(0, 1));
+    delayed(2, 1);
+    // Out of node 1, and the harness's own connections, are not delayed.
+    undelayed(1, 0);
+    assert!(harness_ms() < DELAY, "the harness's connection was delayed");
+
+    // Faults still apply to the delayed leg: the proxy keeps the source.
+    net.partition(&[vec![0], vec![1, 2]]).unwrap();
+    assert!(!tcp_ok(&net, 0, 1), "partition bypassed through the proxy");
+    delayed(2, 1);
+
+    // heal removes the delay with the partition; ZERO removes it alone.
+    net.heal().unwrap();
+    undelayed(0, 1);
+    net.set_delay(1, DELAY).unwrap();
+    delayed(0, 1);
+    net.set_delay(1, Duration::ZERO).unwrap();
+    undelayed(0, 1);
+    net.set_delay(1, DELAY).unwrap();
+
+    drop(servers);
+    // With nothing listening there is nothing to delay: a clear error.
+    let err = net.set_delay(2, DELAY).unwrap_err();
+    assert!(
+        format!("{err:#}").contains("listens on no TCP port"),
+        "{err:#}"
+    );
+    drop(net);
+    assert_gone(&namespaces, &root_interface);
 }
