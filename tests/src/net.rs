@@ -688,6 +688,11 @@ fn probe_binary() -> anyhow::Result<PathBuf> {
 /// TCP ports listened on in `ns` on `node` or on every address.
 fn listening_ports(ns: &str, node: Ipv4Addr) -> anyhow::Result<Vec<u16>> {
     let out = run("ip", &["netns", "exec", ns, "ss", "-Hltn4"])?;
+    Ok(parse_listening(&out, node))
+}
+
+/// The ports in `ss -Hltn4` output that listen on `node` or everywhere.
+fn parse_listening(out: &str, node: Ipv4Addr) -> Vec<u16> {
     let mut ports: Vec<u16> = out
         .lines()
         .filter_map(|l| l.split_whitespace().nth(3))
@@ -699,7 +704,7 @@ fn listening_ports(ns: &str, node: Ipv4Addr) -> anyhow::Result<Vec<u16>> {
         .collect();
     ports.sort_unstable();
     ports.dedup();
-    Ok(ports)
+    ports
 }
 
 /// The first line of `pipe`, read on a thread of its own so that the
@@ -723,13 +728,7 @@ fn first_line(pipe: impl Read + Send + 'static) -> std::sync::mpsc::Receiver<Str
 /// returned: a leftover must not stop a new run.
 pub fn cleanup_stale() {
     for link in root_links() {
-        if let Some(pid) = link
-            .strip_prefix(PREFIX)
-            .and_then(|rest| rest.split_once('r'))
-            .and_then(|(pid, seq)| {
-                seq.parse::<u32>().ok()?;
-                pid.parse::<u32>().ok()
-            })
+        if let Some(pid) = link_owner(&link)
             && !pid_alive(pid)
         {
             eprintln!("netns: removing stale interface {link} (owner pid {pid} is gone)");
@@ -739,17 +738,30 @@ pub fn cleanup_stale() {
         }
     }
     for ns in namespaces() {
-        if let Some(pid) = ns
-            .strip_prefix(PREFIX)
-            .and_then(|rest| rest.strip_prefix('-'))
-            .and_then(|rest| rest.split('-').next())
-            .and_then(|pid| pid.parse::<u32>().ok())
+        if let Some(pid) = namespace_owner(&ns)
             && !pid_alive(pid)
         {
             eprintln!("netns: removing stale namespace {ns} (owner pid {pid} is gone)");
             remove_namespace(&ns);
         }
     }
+}
+
+/// The owner pid in a namespace name `kvh-<pid>-<seq>-<role>`.
+fn namespace_owner(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix(PREFIX)?.strip_prefix('-')?;
+    let mut parts = rest.splitn(3, '-');
+    let pid = parts.next()?.parse().ok()?;
+    parts.next()?.parse::<u32>().ok()?;
+    parts.next()?;
+    Some(pid)
+}
+
+/// The owner pid in a root veth name `kvh<pid>r<seq>`.
+fn link_owner(name: &str) -> Option<u32> {
+    let (pid, seq) = name.strip_prefix(PREFIX)?.split_once('r')?;
+    seq.parse::<u32>().ok()?;
+    pid.parse().ok()
 }
 
 fn pid_alive(pid: u32) -> bool {
@@ -840,6 +852,15 @@ fn run(program: &str, args: &[&str]) -> anyhow::Result<String> {
 /// [`COMMAND_TIMEOUT`]. The error names the command, its exit status and
 /// its stderr.
 fn run_with_input(program: &str, args: &[&str], input: Option<&str>) -> anyhow::Result<String> {
+    run_bounded(program, args, input, COMMAND_TIMEOUT)
+}
+
+fn run_bounded(
+    program: &str,
+    args: &[&str],
+    input: Option<&str>,
+    timeout: Duration,
+) -> anyhow::Result<String> {
     let shown = format!("`{program} {}`", args.join(" "));
     let mut child = Command::new(program)
         .args(args)
@@ -858,7 +879,7 @@ fn run_with_input(program: &str, args: &[&str], input: Option<&str>) -> anyhow::
     }
     let stdout = child.stdout.take().map(drain);
     let stderr = child.stderr.take().map(drain);
-    let deadline = Instant::now() + COMMAND_TIMEOUT;
+    let deadline = Instant::now() + timeout;
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
@@ -866,7 +887,7 @@ fn run_with_input(program: &str, args: &[&str], input: Option<&str>) -> anyhow::
             Ok(None) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                bail!("{shown} did not finish within {COMMAND_TIMEOUT:?} and was killed");
+                bail!("{shown} did not finish within {timeout:?} and was killed");
             }
             Err(e) => bail!("cannot wait for {shown}: {e}"),
         }
@@ -893,4 +914,64 @@ fn drain(mut pipe: impl Read + Send + 'static) -> std::sync::mpsc::Receiver<Stri
         let _ = tx.send(String::from_utf8_lossy(&bytes).into_owned());
     });
     rx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owners_are_read_from_our_names_only() {
+        assert_eq!(namespace_owner("kvh-1234-0-hub"), Some(1234));
+        assert_eq!(namespace_owner("kvh-1234-17-n3"), Some(1234));
+        assert_eq!(namespace_owner("kvh-1234-0-probe"), Some(1234));
+        assert_eq!(namespace_owner("kvh-1234"), None);
+        assert_eq!(namespace_owner("kvh-x-0-hub"), None);
+        assert_eq!(namespace_owner("other-1234-0-hub"), None);
+        assert_eq!(link_owner("kvh1234r0"), Some(1234));
+        assert_eq!(link_owner("kvh4194304r12"), Some(4_194_304));
+        assert_eq!(link_owner("kvh1234"), None);
+        assert_eq!(link_owner("kvhbr0"), None);
+        assert_eq!(link_owner("eth0"), None);
+    }
+
+    #[test]
+    fn longest_root_veth_name_fits_an_interface_name() {
+        // pid_max is at most 2^22; a run makes far fewer than 10^4 networks.
+        assert!(format!("{PREFIX}{}r{}", 4_194_304, 9_999).len() <= 15);
+    }
+
+    #[test]
+    fn listening_ports_are_the_nodes_and_wildcards() {
+        let node = Ipv4Addr::new(10, 213, 5, 10);
+        let out = "LISTEN 0 128 10.213.5.10:7000 0.0.0.0:*\n\
+                   LISTEN 0 128 127.0.0.1:9000 0.0.0.0:*\n\
+                   LISTEN 0 128 0.0.0.0:8000 0.0.0.0:*\n\
+                   LISTEN 0 128 10.213.5.11:7001 0.0.0.0:*\n\
+                   LISTEN 0 128 *:8000 *:*\n";
+        assert_eq!(parse_listening(out, node), vec![7000, 8000]);
+    }
+
+    #[test]
+    fn node_count_is_bounded_before_anything_is_made() {
+        assert!(Netns::create(0).is_err());
+        let err = Netns::create(NODES_MAX + 1).unwrap_err();
+        assert!(err.to_string().contains("1 to 200"), "{err}");
+    }
+
+    #[test]
+    fn commands_are_bounded_and_errors_name_them() {
+        let err = run("sh", &["-c", "echo oops >&2; exit 3"]).unwrap_err();
+        let text = format!("{err:#}");
+        assert!(text.contains("`sh -c echo oops >&2; exit 3`"), "{text}");
+        assert!(text.contains("oops"), "{text}");
+        assert_eq!(
+            run_with_input("cat", &[], Some("fed")).unwrap(),
+            "fed".to_owned()
+        );
+        let start = Instant::now();
+        let err = run_bounded("sleep", &["30"], None, Duration::from_millis(200)).unwrap_err();
+        assert!(err.to_string().contains("did not finish"), "{err}");
+        assert!(start.elapsed() < Duration::from_secs(30), "not killed");
+    }
 }

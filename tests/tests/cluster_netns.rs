@@ -231,16 +231,23 @@ fn probes_obey_partitions_cuts_loss_and_heal() {
     assert_eq!(udp_delivered(&net, 0, 2), DATAGRAMS, "heal left the loss");
 
     // Drop also kills what still runs inside: leave one server running.
-    let straggler = servers.pop().unwrap();
-    let straggler_pid = straggler.0.id();
-    std::mem::forget(straggler);
+    let mut straggler = servers.pop().unwrap();
     drop(servers);
     drop(net);
     assert_gone(&namespaces, &root_interface);
-    assert!(
-        !Path::new(&format!("/proc/{straggler_pid}/exe")).exists(),
-        "a process left running in a namespace survived Drop"
-    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        if let Some(status) = straggler.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a process left running in a namespace survived Drop"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    use std::os::unix::process::ExitStatusExt as _;
+    assert_eq!(status.signal(), Some(9), "{status}");
 }
 
 /// The `kvnode` binary: `KVNODE_BIN`, or the one built next to this test.
