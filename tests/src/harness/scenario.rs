@@ -61,7 +61,8 @@ pub enum Scenario {
     PauseNode,
     /// 5: one node partitioned from two, strict mode.
     PartitionStrict,
-    /// 6: the same in sloppy mode.
+    /// 6: the same in sloppy mode, on at least four nodes so that
+    /// stand-ins take hints.
     PartitionSloppy,
     /// 7: flapping random partitions with lossy links.
     Flapping,
@@ -182,10 +183,13 @@ pub async fn run(opts: &Options, scenario: Scenario) -> ScenarioResult {
 }
 
 fn node_count(opts: &Options, scenario: Scenario) -> usize {
-    if scenario == Scenario::FiveNodes {
-        opts.nodes.max(5)
-    } else {
-        opts.nodes
+    match scenario {
+        Scenario::FiveNodes => opts.nodes.max(5),
+        // With three nodes and N=3 every node is home to every key: no
+        // stand-in exists, so no hint would ever be written. A fourth node
+        // makes the sloppy path (hints, handoff) run.
+        Scenario::PartitionSloppy => opts.nodes.max(4),
+        _ => opts.nodes,
     }
 }
 
@@ -306,6 +310,16 @@ async fn run_inner(
         ),
         None => format!("replicas did not converge within {CONVERGE_BOUND:?}"),
     });
+
+    // Sloppy mode: every hint must be handed off.
+    if scenario.sloppy() {
+        match hints_drained(&addrs, Instant::now() + CONVERGE_BOUND).await {
+            Ok(delivered) => nemesis.note(format!("every hint delivered ({delivered} in all)")),
+            Err(pending) => result.reasons.push(format!(
+                "{pending} hints still pending {CONVERGE_BOUND:?} after healing"
+            )),
+        }
+    }
 
     // The final read of every key.
     for key in &keys {
@@ -573,6 +587,37 @@ fn random_groups(rng: &mut ChaCha8Rng, nodes: usize) -> Vec<Vec<usize>> {
     let mut groups = vec![a.to_vec(), b.to_vec()];
     groups.retain(|g| !g.is_empty());
     groups
+}
+
+/// Waits until no node holds a hint; `Ok(hints delivered since start,
+/// summed)`, or `Err(hints pending)` past `until`.
+async fn hints_drained(addrs: &[String], until: Instant) -> Result<u64, u64> {
+    loop {
+        let mut pending = 0;
+        let mut delivered = 0;
+        for addr in addrs {
+            let status =
+                match workload::connect(workload::client_config(&[addr.clone()], 0), until).await {
+                    Some(c) => c.status().await.ok(),
+                    None => None,
+                };
+            match status {
+                Some(s) => {
+                    pending += s.hints_pending;
+                    delivered += s.hints_delivered_total;
+                }
+                // A node that does not answer may hold hints.
+                None => pending += 1,
+            }
+        }
+        if pending == 0 {
+            return Ok(delivered);
+        }
+        if Instant::now() > until {
+            return Err(pending);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 /// Polls every key's replica digests until all agree; returns how long
