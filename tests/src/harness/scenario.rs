@@ -596,11 +596,15 @@ async fn hints_drained(addrs: &[String], until: Instant) -> Result<u64, u64> {
         let mut pending = 0;
         let mut delivered = 0;
         for addr in addrs {
-            let status =
-                match workload::connect(workload::client_config(&[addr.clone()], 0), until).await {
-                    Some(c) => c.status().await.ok(),
-                    None => None,
-                };
+            let status = match workload::connect(
+                workload::client_config(std::slice::from_ref(addr), 0),
+                until,
+            )
+            .await
+            {
+                Some(c) => c.status().await.ok(),
+                None => None,
+            };
             match status {
                 Some(s) => {
                     pending += s.hints_pending;
