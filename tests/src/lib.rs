@@ -2,6 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod harness;
+pub mod net;
+
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -10,7 +10,8 @@
 //!   benchmarks of `crates/kv-<name>`, whose estimates are merged into the
 //!   same JSON file.
 //! - `cluster --nodes N`: a local cluster on loopback for people to try.
-//! - `test-cluster`: the tests that start real multi-node clusters.
+//! - `test-cluster`: the tests that start real multi-node clusters, then the
+//!   fault-injection harness (`kv-harness`).
 //!
 //! xtask keeps few dependencies (anyhow, serde_json) so that it builds fast.
 
@@ -31,7 +32,9 @@ tasks:
   ci             fmt --check, clippy -D warnings, tests, rustdoc -D warnings, cargo deny
   bench <name>   figures and criterion benchmarks of one area (ring, storage, ...)
   cluster        start a local cluster on loopback: [--nodes N] [-- kvnode flags]
-  test-cluster   the tests that start real multi-node clusters (KV_CLUSTER_TESTS=1)
+  test-cluster   real multi-node cluster tests, then the fault-injection harness:
+                 [--seed S] [--scenario NAME] [--nodes N] [--duration SECS] [--soak]
+                 [--inject-bug early-ack]
 ";
 
 fn main() -> Result<()> {
@@ -44,7 +47,7 @@ fn main() -> Result<()> {
         "ci" => ci::all(),
         "bench" => bench::run(&args[1..]),
         "cluster" => cluster::start(&args[1..]),
-        "test-cluster" => test_cluster::run_all(),
+        "test-cluster" => test_cluster::run_all(&args[1..]),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())

@@ -33,7 +33,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::Mutex;
 
-pub use kv_wire::client::{Consistency, ErrorCode, MemberStatus, StatusReply};
+pub use kv_wire::client::{Consistency, ErrorCode, MemberStatus, ReplicaDigest, StatusReply};
 use kv_wire::client::{Request, Response};
 
 pub use connection::{Pipeline, Reply};
@@ -291,6 +291,23 @@ impl Client {
     pub async fn status(&self) -> Result<StatusReply, ClientError> {
         match self.call(Request::Status, true).await? {
             Response::Status(s) => Ok(s),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Diagnostic, for tests: a digest of `key`'s local state on each of its
+    /// home replicas, as the connected node asks them directly (no read
+    /// repair, so asking changes nothing). Equal digests mean the replicas
+    /// hold the same state.
+    pub async fn replica_digests(
+        &self,
+        key: impl Into<Bytes>,
+    ) -> Result<Vec<ReplicaDigest>, ClientError> {
+        match self
+            .call(Request::ReplicaDigests { key: key.into() }, true)
+            .await?
+        {
+            Response::ReplicaDigests(d) => Ok(d),
             other => Err(unexpected(other)),
         }
     }

@@ -569,6 +569,14 @@ impl Coordinator {
             }));
         };
 
+        // The harness's injected bug: acknowledge after one replica, and
+        // replicate nothing. Off unless the feature is on (never by default).
+        if cfg!(feature = "inject-bug-early-ack") {
+            return Ok(PutReply {
+                context: CausalContext::from_clock(&reply_context(&clock, &value, &set)),
+            });
+        }
+
         // Phase 2: the state goes to every other target.
         let calls: Vec<Call> = targets
             .iter()

@@ -55,6 +55,15 @@ pub enum Request {
     },
     /// Cluster membership and ring shares, as this node sees them.
     Status,
+    /// Diagnostic: a digest of the key's local state on each of its N home
+    /// replicas, asked directly and without read repair, so a test can tell
+    /// whether the replicas have converged. Answered with
+    /// [`Response::ReplicaDigests`]. It costs one replica read per home
+    /// replica and is not meant for applications.
+    ReplicaDigests {
+        /// The key.
+        key: Bytes,
+    },
 }
 
 /// A node's answer to a [`Request`].
@@ -80,6 +89,9 @@ pub enum Response {
     },
     /// Membership and ring shares.
     Status(StatusReply),
+    /// The answer to [`Request::ReplicaDigests`]: one entry per home
+    /// replica, in preference order.
+    ReplicaDigests(Vec<ReplicaDigest>),
     /// The request failed.
     Error(ErrorReply),
 }
@@ -118,6 +130,19 @@ pub enum ErrorCode {
     Storage,
     /// Anything else. A write may have been applied.
     Internal,
+}
+
+/// One home replica's local state of a key, as a digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaDigest {
+    /// The replica.
+    pub node: NodeId,
+    /// BLAKE3 of the replica's state of the key (its version vector and
+    /// siblings, postcard-encoded); equal digests mean equal states. `None`
+    /// when the replica could not be asked.
+    pub digest: Option<[u8; 32]>,
+    /// Why the replica could not be asked, when it could not.
+    pub error: Option<String>,
 }
 
 /// Membership and ring shares as one node sees them.
@@ -212,6 +237,7 @@ mod tests {
                 }
             ),
             Just(Request::Status),
+            bytes().prop_map(|key| Request::ReplicaDigests { key }),
         ]
     }
 

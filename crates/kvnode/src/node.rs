@@ -487,6 +487,7 @@ impl Service for NodeService {
                 let status = self.status();
                 Box::pin(std::future::ready(Response::Status(status)))
             }
+            Request::ReplicaDigests { key } => Box::pin(self.replica_digests(key)),
         }
     }
 
@@ -508,6 +509,42 @@ impl Service for NodeService {
 }
 
 impl NodeService {
+    /// Diagnostic: asks each of the key's N home replicas for its local
+    /// state with a plain replica read (no read repair) and answers a
+    /// digest of each. Bounded: N requests, each within the request
+    /// timeout.
+    fn replica_digests(&self, key: Bytes) -> BoxFuture<'static, Response> {
+        use kv_quorum::{Placement, ReplicaRequest, ReplicaResponse, ReplicaTransport};
+        let home = RingPlacement(Arc::clone(&self.membership))
+            .preference_list(&key, usize::from(self.config.n));
+        let link = ReplicaLink(Arc::clone(&self.transport));
+        let timeout = self.config.limits.request_timeout();
+        let calls: Vec<_> = home
+            .into_iter()
+            .map(|node| {
+                let call = link.call(node, ReplicaRequest::Get { key: key.clone() });
+                async move {
+                    let answer = tokio::time::timeout(timeout, call).await;
+                    let (digest, error) = match answer {
+                        Ok(Ok(ReplicaResponse::Found { set })) => match postcard::to_stdvec(&set) {
+                            Ok(bytes) => (Some(*blake3::hash(&bytes).as_bytes()), None),
+                            Err(e) => (None, Some(format!("cannot encode the state: {e}"))),
+                        },
+                        Ok(Ok(other)) => (None, Some(format!("unexpected answer: {other:?}"))),
+                        Ok(Err(e)) => (None, Some(e.to_string())),
+                        Err(_) => (None, Some(format!("no answer within {timeout:?}"))),
+                    };
+                    kv_wire::client::ReplicaDigest {
+                        node,
+                        digest,
+                        error,
+                    }
+                }
+            })
+            .collect();
+        Box::pin(async move { Response::ReplicaDigests(futures::future::join_all(calls).await) })
+    }
+
     fn status(&self) -> StatusReply {
         let ring = self.membership.ring();
         let hints = self.replica.hints().stats();

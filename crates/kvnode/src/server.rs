@@ -381,7 +381,9 @@ fn encode_answer<Req: 'static, Resp: Serialize + 'static>(
 /// Rejects requests whose key or value exceeds the limits.
 fn check_request(req: &Request, limits: &Limits) -> Result<(), ErrorReply> {
     let (key, value) = match req {
-        Request::Get { key, .. } | Request::Delete { key, .. } => (key, None),
+        Request::Get { key, .. }
+        | Request::Delete { key, .. }
+        | Request::ReplicaDigests { key } => (key, None),
         Request::Put { key, value, .. } => (key, Some(value)),
         Request::Status => return Ok(()),
     };
