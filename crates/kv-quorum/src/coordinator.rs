@@ -573,7 +573,7 @@ impl Coordinator {
         // replicate nothing. Off unless the feature is on (never by default).
         if cfg!(feature = "inject-bug-early-ack") {
             return Ok(PutReply {
-                context: CausalContext::from_clock(&reply_context(&clock, &value, &set)),
+                context: CausalContext::from_context(&reply_context(&seen, dot, &set)),
             });
         }
 
