@@ -11,12 +11,15 @@
 //!   same JSON file.
 //! - `cluster --nodes N`: a local cluster on loopback for people to try.
 //! - `test-cluster`: the tests that start real multi-node clusters.
+//! - `mutants [--crate C] [--file F]`: cargo-mutants on demand; figures in
+//!   `target/mutants/summary.json`.
 //!
 //! xtask keeps few dependencies (anyhow, serde_json) so that it builds fast.
 
 mod bench;
 mod ci;
 mod cluster;
+mod mutants;
 mod test_cluster;
 
 use std::path::{Path, PathBuf};
@@ -32,6 +35,7 @@ tasks:
   bench <name>   figures and criterion benchmarks of one area (ring, storage, ...)
   cluster        start a local cluster on loopback: [--nodes N] [-- kvnode flags]
   test-cluster   the tests that start real multi-node clusters (KV_CLUSTER_TESTS=1)
+  mutants        mutation testing: [--crate C] [--file F]... [--timeout S] [--jobs N]
 ";
 
 fn main() -> Result<()> {
@@ -45,6 +49,7 @@ fn main() -> Result<()> {
         "bench" => bench::run(&args[1..]),
         "cluster" => cluster::start(&args[1..]),
         "test-cluster" => test_cluster::run_all(),
+        "mutants" => mutants::run_task(&args[1..]),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())

@@ -170,4 +170,33 @@ mod tests {
             assert!(e.is_corruption(), "byte {byte}: {e}");
         }
     }
+
+    #[test]
+    fn store_replaces_the_file_and_never_rewrites_it_in_place() {
+        // A link to the old manifest made before an update still reads as
+        // the whole old manifest: the update wrote a new file and renamed
+        // it over the name, so no crash could have left a mix.
+        let dir = tempfile::tempdir().unwrap();
+        let old = Manifest {
+            next_file_id: 3,
+            wal_floor: 2,
+            last_seq: 10,
+            tables: vec![1],
+        };
+        old.store(dir.path()).unwrap();
+        let path = dir.path().join(NAME);
+        let link = dir.path().join("MANIFEST.before");
+        std::fs::hard_link(&path, &link).unwrap();
+        let new = Manifest {
+            next_file_id: 5,
+            wal_floor: 4,
+            last_seq: 20,
+            tables: vec![3, 1],
+        };
+        new.store(dir.path()).unwrap();
+        let read = |p: &Path| Manifest::decode(p, &std::fs::read(p).unwrap()).unwrap();
+        assert_eq!(read(&link), old, "the manifest was rewritten in place");
+        assert_eq!(read(&path), new);
+        assert!(!dir.path().join(TMP_NAME).exists());
+    }
 }
