@@ -1,5 +1,5 @@
 //! `cargo xtask mutants [--crate C] [--file F]... [--timeout S] [--jobs N]
-//! [-- cargo-mutants args]`: mutation testing with cargo-mutants, on demand
+//! [--in-place] [-- cargo-mutants args]`: mutation testing with cargo-mutants, on demand
 //! (far too slow for every push).
 //!
 //! Installs cargo-mutants when missing, runs it (under nextest when
@@ -29,6 +29,8 @@ usage: cargo xtask mutants [--crate C] [--file F]... [--timeout S] [--jobs N] [-
   --file F     mutate only files matching F (repeatable), e.g. crates/kv-storage/src/wal.rs
   --timeout S  seconds a mutant's tests may run (default 300)
   --jobs N     mutants built and tested at once (default 1)
+  --in-place   mutate this tree and reuse its target directory (much faster on a
+               small machine; do not edit the tree meanwhile)
   -- ARGS      passed to cargo-mutants as they are
 ";
 
@@ -37,6 +39,7 @@ struct Args {
     files: Vec<String>,
     timeout_s: u64,
     jobs: u32,
+    in_place: bool,
     extra: Vec<String>,
 }
 
@@ -46,6 +49,7 @@ fn parse(args: &[String]) -> Result<Args> {
         files: Vec::new(),
         timeout_s: TIMEOUT_S_DEFAULT,
         jobs: 1,
+        in_place: false,
         extra: Vec::new(),
     };
     let mut it = args.iter();
@@ -60,6 +64,7 @@ fn parse(args: &[String]) -> Result<Args> {
             "--file" | "-f" => out.files.push(value("--file")?),
             "--timeout" => out.timeout_s = value("--timeout")?.parse().context("--timeout")?,
             "--jobs" | "-j" => out.jobs = value("--jobs")?.parse().context("--jobs")?,
+            "--in-place" => out.in_place = true,
             "--" => {
                 out.extra = it.cloned().collect();
                 break;
@@ -119,7 +124,13 @@ pub(crate) fn run_task(args: &[String]) -> Result<()> {
     cmd.args(["mutants", "--no-shuffle"]);
     cmd.arg("--output").arg(&out);
     cmd.args(["--timeout", &args.timeout_s.to_string()]);
-    cmd.args(["--jobs", &args.jobs.to_string()]);
+    if args.in_place {
+        // Mutates the working tree itself and builds in the usual target
+        // directory, so only the mutated crate is rebuilt; one job only.
+        cmd.arg("--in-place");
+    } else {
+        cmd.args(["--jobs", &args.jobs.to_string()]);
+    }
     if let Some(c) = &args.krate {
         cmd.args(["--package", c]);
     }
@@ -219,17 +230,16 @@ fn summarise(runs: &Path) -> Result<Value> {
     }))
 }
 
-/// `file:line:col: replace f -> T with x`, the way cargo-mutants names a
-/// mutant.
+/// The name cargo-mutants gives a mutant (`file:line:col: replace ...`),
+/// rebuilt from its parts when a version does not write one.
 fn describe(m: &Value) -> String {
+    if let Some(name) = m["name"].as_str() {
+        return name.to_owned();
+    }
     let file = m["file"].as_str().unwrap_or("?");
     let line = m["span"]["start"]["line"].as_u64().unwrap_or(0);
     let col = m["span"]["start"]["column"].as_u64().unwrap_or(0);
-    let genre = m["genre"].as_str().unwrap_or("");
     let function = m["function"]["function_name"].as_str().unwrap_or("?");
     let replacement = m["replacement"].as_str().unwrap_or("?");
-    match genre {
-        "FnValue" => format!("{file}:{line}:{col}: replace {function} body with {replacement}"),
-        _ => format!("{file}:{line}:{col}: in {function}, replace with {replacement}"),
-    }
+    format!("{file}:{line}:{col}: replace with {replacement} in {function}")
 }
