@@ -12,12 +12,15 @@
 //! - `cluster --nodes N`: a local cluster on loopback for people to try.
 //! - `test-cluster`: the tests that start real multi-node clusters, then the
 //!   fault-injection harness (`kv-harness`).
+//! - `mutants [--crate C] [--file F]`: cargo-mutants on demand; figures in
+//!   `target/mutants/summary.json`.
 //!
 //! xtask keeps few dependencies (anyhow, serde_json) so that it builds fast.
 
 mod bench;
 mod ci;
 mod cluster;
+mod mutants;
 mod test_cluster;
 
 use std::path::{Path, PathBuf};
@@ -35,6 +38,7 @@ tasks:
   test-cluster   real multi-node cluster tests, then the fault-injection harness:
                  [--seed S] [--scenario NAME] [--nodes N] [--duration SECS] [--soak]
                  [--inject-bug early-ack]
+  mutants        mutation testing: [--crate C] [--file F]... [--timeout S] [--jobs N]
 ";
 
 fn main() -> Result<()> {
@@ -48,6 +52,7 @@ fn main() -> Result<()> {
         "bench" => bench::run(&args[1..]),
         "cluster" => cluster::start(&args[1..]),
         "test-cluster" => test_cluster::run_all(&args[1..]),
+        "mutants" => mutants::run_task(&args[1..]),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())

@@ -1,5 +1,5 @@
-//! Under random faults (crashes, partitions unknown to the failure detector,
-//! slow nodes, dropped messages), strict quorums with R + W > N never lose
+//! Under random faults (crashes, power cuts, partitions unknown to the
+//! failure detector, slow nodes, dropped messages), strict quorums with R + W > N never lose
 //! an acknowledged write and never invent one: every successful read sees
 //! every write acknowledged before it, and only values someone wrote.
 
@@ -16,6 +16,11 @@ use kv_quorum::{QuorumConfig, RequestOptions};
 fn inject(sim: &Sim) {
     let node = sim.nodes[sim.random(sim.nodes.len() as u64) as usize];
     match sim.random(6) {
+        // Every write is durable in this simulation, so a power cut loses
+        // nothing; the node comes back as a replica rebuilt from storage.
+        0 if sim.random(2) == 0 => {
+            sim.power_cut(node);
+        }
         0 => sim.crash(node),
         1 => sim.partition(node),
         2 => sim.set_fault(

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use common::{Sim, b, config, home, seeds};
 use kv_quorum::{
-    Consistency, HintLimits, HintStore, Mode, Placement, QuorumConfig, QuorumError, RequestOptions,
-    SiblingSet, WriteContext,
+    Consistency, HintLimits, HintStore, Mode, Placement, QuorumConfig, QuorumError, ReplicaFailure,
+    RequestOptions, SiblingSet, VersionVector, WriteContext,
 };
 use kv_types::{MemStorage, NodeId};
 
@@ -130,6 +130,53 @@ fn a_full_hint_store_is_a_clear_error_with_a_metric() {
     assert_eq!((stats.count, stats.rejected_total), (1, 1));
     // Merging into an existing hint needs no new slot.
     sim.put(&c, first, "a2", None, ALL).unwrap();
+}
+
+#[test]
+fn the_hint_store_refuses_what_would_pass_its_byte_bound() {
+    let mut set = SiblingSet::new();
+    set.update(
+        &VersionVector::new(),
+        NodeId(1),
+        Some(Bytes::from(vec![7u8; 1000])),
+    )
+    .unwrap();
+    let limits = HintLimits {
+        count_max: 1000,
+        bytes_max: 4096,
+    };
+    let store = HintStore::open(Arc::new(MemStorage::new()), limits).unwrap();
+    let mut accepted = 0;
+    let err = loop {
+        match store.add(NodeId(9), format!("k{accepted}").as_bytes(), &set) {
+            Ok(()) => accepted += 1,
+            Err(e) => break e,
+        }
+        assert!(accepted < 100, "the byte bound was never reached");
+    };
+    assert!(
+        matches!(
+            err,
+            ReplicaFailure::HintStoreFull {
+                bytes_max: 4096,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let stats = store.stats();
+    // Each hint is over 1000 bytes, so a few fit and the next would not;
+    // far under the count bound, the refusal was the byte bound's.
+    assert!(
+        (2..=4).contains(&accepted),
+        "{accepted} hints of 1000 bytes"
+    );
+    assert!(stats.bytes <= limits.bytes_max, "{stats:?}");
+    assert!(
+        stats.bytes + stats.bytes / accepted > limits.bytes_max,
+        "{stats:?}"
+    );
+    assert_eq!((stats.count, stats.rejected_total), (accepted, 1));
 }
 
 #[test]

@@ -170,4 +170,86 @@ mod tests {
             assert!(e.is_corruption(), "byte {byte}: {e}");
         }
     }
+
+    #[test]
+    fn store_replaces_the_file_and_never_rewrites_it_in_place() {
+        // A link to the old manifest made before an update still reads as
+        // the whole old manifest: the update wrote a new file and renamed
+        // it over the name, so no crash could have left a mix.
+        let dir = tempfile::tempdir().unwrap();
+        let old = Manifest {
+            next_file_id: 3,
+            wal_floor: 2,
+            last_seq: 10,
+            tables: vec![1],
+        };
+        old.store(dir.path()).unwrap();
+        let path = dir.path().join(NAME);
+        let link = dir.path().join("MANIFEST.before");
+        std::fs::hard_link(&path, &link).unwrap();
+        let new = Manifest {
+            next_file_id: 5,
+            wal_floor: 4,
+            last_seq: 20,
+            tables: vec![3, 1],
+        };
+        new.store(dir.path()).unwrap();
+        let read = |p: &Path| Manifest::decode(p, &std::fs::read(p).unwrap()).unwrap();
+        assert_eq!(read(&link), old, "the manifest was rewritten in place");
+        assert_eq!(read(&path), new);
+        assert!(!dir.path().join(TMP_NAME).exists());
+    }
+
+    /// `m` encoded with its table count replaced by `count`, the checksum
+    /// recomputed so that only the count is wrong.
+    fn with_count(m: &Manifest, count: u32) -> Vec<u8> {
+        let mut data = m.encode();
+        let body = data.len() - 4;
+        data[36..40].copy_from_slice(&count.to_le_bytes());
+        let c = codec::crc(&data[..body]);
+        data[body..].copy_from_slice(&c.to_le_bytes());
+        data
+    }
+
+    #[test]
+    fn a_table_count_that_disagrees_with_the_length_is_corruption() {
+        // Behind a good checksum (a writer's bug, not a flipped bit), a
+        // count that does not match the length must not be believed.
+        let m = Manifest {
+            next_file_id: 9,
+            wal_floor: 7,
+            last_seq: 1234,
+            tables: vec![8, 5, 2],
+        };
+        let path = Path::new("MANIFEST");
+        for count in [0, 2, 4] {
+            let e = Manifest::decode(path, &with_count(&m, count)).unwrap_err();
+            assert!(e.is_corruption(), "count {count}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_table_count_bound_is_inclusive() {
+        let path = Path::new("MANIFEST");
+        let full = Manifest {
+            tables: (0..TABLES_MAX as u64).collect(),
+            ..Manifest::default()
+        };
+        assert_eq!(Manifest::decode(path, &full.encode()).unwrap(), full);
+        let over = Manifest {
+            tables: (0..TABLES_MAX as u64 + 1).collect(),
+            ..Manifest::default()
+        };
+        let e = Manifest::decode(path, &over.encode()).unwrap_err();
+        assert!(e.is_corruption(), "{e}");
+    }
+
+    #[test]
+    fn a_manifest_that_cannot_be_read_is_an_error_not_a_new_database() {
+        // Only a missing manifest means a new directory; treating any other
+        // read failure so would open an empty database over live tables.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join(NAME)).unwrap();
+        assert!(Manifest::load(dir.path()).is_err());
+    }
 }

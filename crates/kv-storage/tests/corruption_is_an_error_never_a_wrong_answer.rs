@@ -1,7 +1,8 @@
 //! Damage on disk: a WAL cut inside its last record reopens to the last
 //! whole record; a flipped bit anywhere before the tail of the WAL, or
-//! anywhere in an SSTable (block, index, filter, footer), gives a typed
-//! error: never a wrong value, never a false "not found".
+//! anywhere in an SSTable (block, index, filter, footer), or a torn record
+//! in a WAL segment that is not the last, gives a typed error: never a
+//! wrong value, never a false "not found".
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns panic on failure, as tests do
 
 mod common;
@@ -233,4 +234,47 @@ fn files_no_manifest_names_are_removed_at_open() {
     assert!(!dir.path().join("MANIFEST.tmp").exists());
     assert!(keep.exists(), "files that are not ours are left alone");
     assert_eq!(db.get(&key(3)).unwrap(), Some(value(3, 7)));
+}
+
+/// Cuts WAL segment `wal` to `at` bytes.
+fn tear(wal: &Path, at: u64) {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(wal)
+        .unwrap()
+        .set_len(at)
+        .unwrap();
+}
+
+#[test]
+fn a_torn_record_in_a_wal_segment_that_is_not_the_last_is_an_error() {
+    // Rotation syncs a segment whole before the next one exists, so only the
+    // last segment may end in a torn record; a torn record anywhere else
+    // means acknowledged writes after it were lost.
+    let src = tempfile::tempdir().unwrap();
+    let n = 5;
+    let (wal, before_last) = wal_with_records(src.path(), n);
+    let id: u64 = wal.file_stem().unwrap().to_str().unwrap().parse().unwrap();
+    let later = |dir: &Path| dir.join(format!("{:08}.wal", id + 1));
+
+    // The earlier of two segments is torn: an error.
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(src.path(), dir.path());
+    std::fs::copy(&wal, later(dir.path())).unwrap();
+    tear(&dir.path().join(wal.file_name().unwrap()), before_last + 3);
+    match LsmStorage::open(dir.path(), options()) {
+        Err(e) => assert!(e.is_corruption(), "{e}"),
+        Ok(_) => panic!("a torn record in a segment that is not the last was accepted"),
+    }
+
+    // The same tear in the last segment is a torn tail: cut off, and every
+    // whole record replayed.
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(src.path(), dir.path());
+    std::fs::copy(&wal, later(dir.path())).unwrap();
+    tear(&later(dir.path()), before_last + 3);
+    let db = LsmStorage::open(dir.path(), options()).unwrap();
+    for i in 0..n {
+        assert_eq!(db.get(&key(i)).unwrap(), Some(value(i, 1)), "key {i}");
+    }
 }

@@ -146,3 +146,22 @@ fn oversized_input_is_refused_and_closed_engine_refuses_writes() {
     // Reads still work after close.
     assert_eq!(db.get(&key(1)).unwrap(), None);
 }
+
+#[test]
+fn a_closed_engine_answers_reads_with_what_it_holds() {
+    // Close refuses writes; reads go on, and answer what is stored: never a
+    // false "not found".
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path(), small_options());
+    db.put(key(1), value(1, 1)).unwrap();
+    db.put(key(2), value(2, 1)).unwrap();
+    db.flush().unwrap();
+    db.put(key(3), value(3, 1)).unwrap();
+    db.close().unwrap();
+    // Key 1 and 2 from a table, key 3 from the memtable.
+    for i in 1..=3 {
+        assert_eq!(db.get(&key(i)).unwrap(), Some(value(i, 1)), "key {i}");
+    }
+    assert_eq!(db.get(&key(4)).unwrap(), None);
+    assert_eq!(db.scan(KeyRange::all()).count(), 3);
+}

@@ -4,6 +4,11 @@
 //! Every message and timer is an event in one queue ordered by virtual time
 //! (then by a sequence number), so a run depends only on its seed. Tests
 //! print the seed; `KV_SEED=<n>` replays one.
+//!
+//! Two kinds of crash: [`Sim::crash`] stops a node's messages and keeps its
+//! memory (a process that hangs, or a node cut off and back); a
+//! [`Sim::power_cut`] also loses every write its storage had not made
+//! durable, and the node comes back as a new replica over what was.
 
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
@@ -22,7 +27,7 @@ use kv_quorum::{
     QuorumConfig, QuorumError, Replica, ReplicaRequest, ReplicaResponse, ReplicaTransport,
     RequestOptions, StaticRing, Timer, TransportError,
 };
-use kv_types::NodeId;
+use kv_types::{Key, KeyRange, NodeId, Record, RecordIter, Storage, StorageError};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -60,6 +65,86 @@ pub struct Fault {
     pub drop: f64,
 }
 
+/// When a simulated node's storage makes a write durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimDurability {
+    /// Every write is durable when it returns (kv-storage's `Sync`).
+    EveryWrite,
+    /// Writes are durable only after [`Sim::sync_storage`] (or a
+    /// `Storage::sync`): kv-storage's `Periodic` between two syncs.
+    OnSync,
+}
+
+/// In-memory storage that knows which writes are durable; a power cut
+/// keeps only those.
+pub struct CrashableStorage {
+    durability: SimDurability,
+    state: Mutex<Layers>,
+}
+
+#[derive(Default)]
+struct Layers {
+    durable: BTreeMap<Key, Record>,
+    /// Newer than `durable`: written, not yet made durable.
+    unsynced: BTreeMap<Key, Record>,
+}
+
+impl CrashableStorage {
+    pub fn new(durability: SimDurability) -> Self {
+        Self {
+            durability,
+            state: Mutex::new(Layers::default()),
+        }
+    }
+
+    /// Drops every write not yet durable; returns how many keys lost one.
+    pub fn power_cut(&self) -> usize {
+        std::mem::take(&mut self.state.lock().unwrap().unsynced).len()
+    }
+}
+
+impl Storage for CrashableStorage {
+    fn get(&self, key: &[u8]) -> Result<Option<Record>, StorageError> {
+        let s = self.state.lock().unwrap();
+        Ok(s.unsynced.get(key).or_else(|| s.durable.get(key)).cloned())
+    }
+
+    fn put(&self, key: Key, record: Record) -> Result<(), StorageError> {
+        let mut s = self.state.lock().unwrap();
+        match self.durability {
+            SimDurability::EveryWrite => s.durable.insert(key, record),
+            SimDurability::OnSync => s.unsynced.insert(key, record),
+        };
+        Ok(())
+    }
+
+    fn range(&self, range: KeyRange) -> Result<RecordIter<'_>, StorageError> {
+        let s = self.state.lock().unwrap();
+        let mut all = s.durable.clone();
+        all.extend(s.unsynced.iter().map(|(k, r)| (k.clone(), r.clone())));
+        all.retain(|k, _| range.contains(k));
+        Ok(Box::new(all.into_iter().map(Ok)))
+    }
+
+    fn sync(&self) -> Result<(), StorageError> {
+        let mut s = self.state.lock().unwrap();
+        let unsynced = std::mem::take(&mut s.unsynced);
+        s.durable.extend(unsynced);
+        Ok(())
+    }
+}
+
+/// A node's data and hint storage.
+#[derive(Clone)]
+struct Disks {
+    data: Arc<CrashableStorage>,
+    hints: Arc<CrashableStorage>,
+}
+
+fn replica_over(id: NodeId, disks: &Disks, limits: HintLimits) -> Replica {
+    Replica::new(id, disks.data.clone(), disks.hints.clone(), limits).unwrap()
+}
+
 struct State {
     now_ms: u64,
     seq: u64,
@@ -73,6 +158,11 @@ struct State {
     /// pending until a timeout, as a lost packet would.
     black_hole: Vec<Reply>,
     delivered: u64,
+    disks: BTreeMap<NodeId, Disks>,
+    durability: SimDurability,
+    hint_limits: HintLimits,
+    /// Fresh actors handed out after power cuts that lost writes.
+    epochs: u64,
 }
 
 impl State {
@@ -108,11 +198,34 @@ impl Sim {
     }
 
     pub fn with_hint_limits(seed: u64, nodes: u64, limits: HintLimits) -> Self {
+        Self::build(seed, nodes, limits, SimDurability::EveryWrite)
+    }
+
+    /// A cluster whose storage makes writes durable only as `durability`
+    /// says, which matters to [`Sim::power_cut`].
+    pub fn with_durability(seed: u64, nodes: u64, durability: SimDurability) -> Self {
+        Self::build(seed, nodes, HintLimits::default(), durability)
+    }
+
+    fn build(seed: u64, nodes: u64, limits: HintLimits, durability: SimDurability) -> Self {
         println!("simulation seed {seed} (replay with KV_SEED={seed})");
         let ids: Vec<NodeId> = (1..=nodes).map(NodeId).collect();
-        let replicas = ids
+        let disks: BTreeMap<NodeId, Disks> = ids
             .iter()
-            .map(|&id| (id, Arc::new(Replica::in_memory(id, limits))))
+            .map(|&id| {
+                let disk = || Arc::new(CrashableStorage::new(durability));
+                (
+                    id,
+                    Disks {
+                        data: disk(),
+                        hints: disk(),
+                    },
+                )
+            })
+            .collect();
+        let replicas = disks
+            .iter()
+            .map(|(&id, d)| (id, Arc::new(replica_over(id, d, limits))))
             .collect();
         Self {
             state: Arc::new(Mutex::new(State {
@@ -125,6 +238,10 @@ impl Sim {
                 rng: ChaCha8Rng::seed_from_u64(seed),
                 black_hole: Vec::new(),
                 delivered: 0,
+                disks,
+                durability,
+                hint_limits: limits,
+                epochs: 0,
             })),
             seed,
             ring: Arc::new(StaticRing::new(ids.iter().copied())),
@@ -159,6 +276,34 @@ impl Sim {
         let mut s = self.lock();
         s.faults.entry(node).or_default().down = true;
         s.suspected.insert(node);
+    }
+
+    /// The node loses power: it is down (as [`Sim::crash`]), and every write
+    /// its storage had not made durable is gone. Its replica is rebuilt from
+    /// what was durable, as a restarted process would be, and, when writes
+    /// were lost, takes a fresh actor, as a node does after an unclean stop
+    /// of a run that did not sync every write. It stays down until
+    /// [`Sim::heal`]. Returns how many keys (data and hints) lost a write.
+    pub fn power_cut(&self, node: NodeId) -> usize {
+        self.crash(node);
+        let mut s = self.lock();
+        let disks = s.disks[&node].clone();
+        let lost = disks.data.power_cut() + disks.hints.power_cut();
+        let mut replica = replica_over(node, &disks, s.hint_limits);
+        if s.durability != SimDurability::EveryWrite {
+            s.epochs += 1;
+            replica = replica.with_actor(NodeId((1 << 40) + s.epochs));
+        }
+        s.replicas.insert(node, Arc::new(replica));
+        lost
+    }
+
+    /// Makes every write `node`'s storage holds durable (a periodic sync).
+    pub fn sync_storage(&self, node: NodeId) {
+        let s = self.lock();
+        let disks = &s.disks[&node];
+        disks.data.sync().unwrap();
+        disks.hints.sync().unwrap();
     }
 
     /// The node is cut off, but the failure detector has not noticed.
