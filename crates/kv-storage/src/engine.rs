@@ -1099,6 +1099,13 @@ impl Inner {
         let (m, cv) = &self.syncer;
         let mut stop = lock(m);
         loop {
+            // Checked before waiting too: a close that set the flag and
+            // notified before this thread first took the lock would
+            // otherwise go unseen for a whole interval, and close waits for
+            // this thread.
+            if *stop {
+                return;
+            }
             let (s, _) = cv
                 .wait_timeout(stop, every)
                 .unwrap_or_else(|e| e.into_inner());

@@ -91,6 +91,19 @@ fn periodic_with_a_long_interval_does_not_fdatasync_on_put() {
 }
 
 #[test]
+fn closing_right_after_open_does_not_wait_for_the_sync_interval() {
+    // The periodic syncer once checked for shutdown only after waiting, so
+    // a close racing its start waited a whole interval (an hour here): the
+    // test hung. Many quick open-close pairs make the race likely; with
+    // the bug, one of them hangs until nextest's slow-timeout ends it.
+    for _ in 0..200 {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open(dir.path(), Durability::Periodic(Duration::from_secs(3600)));
+        db.close().unwrap();
+    }
+}
+
+#[test]
 fn concurrent_sync_writers_share_fdatasyncs_and_all_land() {
     const THREADS: u64 = 8;
     const WRITES: u64 = 25;
