@@ -11,7 +11,7 @@ use bytes::Bytes;
 use common::{Sim, b, config, home, seeds};
 use kv_quorum::{
     Consistency, HintLimits, HintStore, Mode, Placement, QuorumConfig, QuorumError, ReplicaFailure,
-    RequestOptions, SiblingSet, VersionVector, WriteContext,
+    RequestOptions, SiblingSet, WriteContext,
 };
 use kv_types::{MemStorage, NodeId};
 
@@ -136,7 +136,7 @@ fn a_full_hint_store_is_a_clear_error_with_a_metric() {
 fn the_hint_store_refuses_what_would_pass_its_byte_bound() {
     let mut set = SiblingSet::new();
     set.update(
-        &VersionVector::new(),
+        &WriteContext::new(),
         NodeId(1),
         Some(Bytes::from(vec![7u8; 1000])),
     )
