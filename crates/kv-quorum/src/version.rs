@@ -641,4 +641,35 @@ mod tests {
         assert_eq!(c.clock().get(A), 3, "A:3 extends the clock");
         assert_eq!(c.dots(), &[dot(A, 9)], "covered and repeated dots go");
     }
+
+    #[test]
+    fn a_vector_counts_its_actors() {
+        let empty = VersionVector::new();
+        assert_eq!(empty.len(), 0);
+        assert!(empty.is_empty());
+        let two: VersionVector = [(A, 4), (B, 1), (A, 2)].into_iter().collect();
+        assert_eq!(two.len(), 2);
+        assert!(!two.is_empty());
+    }
+
+    #[test]
+    fn a_sibling_set_round_trips_through_its_encoding() {
+        let mut s = SiblingSet::new();
+        s.update(&WriteContext::new(), A, v("x")).unwrap();
+        s.update(&WriteContext::new(), B, None).unwrap();
+        let bytes = postcard::to_allocvec(&s).unwrap();
+        let back: SiblingSet = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(back, s);
+        assert_eq!(back.siblings().len(), 2);
+    }
+
+    #[test]
+    fn size_bytes_counts_values_siblings_and_clock_entries() {
+        let mut s = SiblingSet::new();
+        s.update(&WriteContext::new(), A, v("hello")).unwrap();
+        s.update(&WriteContext::new(), B, v("abc")).unwrap();
+        s.update(&WriteContext::new(), B, None).unwrap();
+        // 3 siblings at 24 bytes, 8 value bytes, 2 clock entries at 16.
+        assert_eq!(s.size_bytes(), 3 * 24 + 8 + 2 * 16);
+    }
 }
