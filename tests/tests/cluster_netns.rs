@@ -347,6 +347,9 @@ fn kvnodes_in_namespaces_see_partitions_and_heal() {
             .arg(dir.path().join(format!("node-{i}")))
             .args(["--listen", &addr(&net, i).to_string()])
             .args(["--gossip-interval-ms", "100"])
+            // N is a cluster setting: the seed must run with the N of the
+            // nodes that join it, or they refuse to join.
+            .args(["--n", "3", "--r", "2", "--w", "2"])
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log);
