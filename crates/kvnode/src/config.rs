@@ -146,6 +146,16 @@ pub enum Mode {
     Sloppy,
 }
 
+impl Mode {
+    /// The name the flag and the config file take.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Strict => "strict",
+            Mode::Sloppy => "sloppy",
+        }
+    }
+}
+
 /// Which replicas a read asks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -306,10 +316,7 @@ impl Config {
     /// What this node runs with, in one line for `status` (gossiped to every
     /// member): `n=3 r=2 w=2 strict periodic:100`.
     pub fn summary(&self) -> String {
-        let mode = match self.mode {
-            Mode::Strict => "strict",
-            Mode::Sloppy => "sloppy",
-        };
+        let mode = self.mode.name();
         let durability = match self.durability {
             Durability::Sync => "sync".to_owned(),
             Durability::Periodic(every) => format!("periodic:{}", every.as_millis()),

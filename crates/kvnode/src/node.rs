@@ -570,10 +570,7 @@ impl NodeService {
             n: self.config.n,
             r: self.config.r,
             w: self.config.w,
-            mode: match self.config.mode {
-                Mode::Strict => "strict".to_owned(),
-                Mode::Sloppy => "sloppy".to_owned(),
-            },
+            mode: self.config.mode.name().to_owned(),
             members,
             hints_pending: hints.count as u64,
             hints_rejected_total: hints.rejected_total,

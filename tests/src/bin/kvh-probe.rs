@@ -72,28 +72,14 @@ fn run(args: &[String]) -> Result<i32, String> {
         }
         "tcp-check" => {
             let timeout = Duration::from_millis(number()?);
-            let answered = TcpStream::connect_timeout(&addr, timeout)
-                .and_then(|stream| {
-                    stream.set_read_timeout(Some(timeout))?;
-                    let mut line = String::new();
-                    BufReader::new(stream).read_line(&mut line)?;
-                    Ok(line)
-                })
-                .is_ok_and(|line| line == "ok\n");
+            let answered = answers_ok(addr, timeout);
             println!("{}", if answered { "connected" } else { "failed" });
             Ok(if answered { 0 } else { 1 })
         }
         "tcp-time" => {
             let timeout = Duration::from_millis(number()?);
             let start = Instant::now();
-            let answered = TcpStream::connect_timeout(&addr, timeout)
-                .and_then(|stream| {
-                    stream.set_read_timeout(Some(timeout))?;
-                    let mut line = String::new();
-                    BufReader::new(stream).read_line(&mut line)?;
-                    Ok(line)
-                })
-                .is_ok_and(|line| line == "ok\n");
+            let answered = answers_ok(addr, timeout);
             if !answered {
                 println!("failed");
                 return Ok(1);
@@ -151,6 +137,19 @@ const PROXY_CHUNKS_MAX: usize = 1024;
 
 /// Accepts on an ephemeral port, printed first, and forwards each
 /// connection to `target`, every chunk held `delay` after it was read.
+/// Whether a `tcp-serve` at `addr` answers "ok" within `timeout`, both to
+/// connect and to read.
+fn answers_ok(addr: SocketAddr, timeout: Duration) -> bool {
+    TcpStream::connect_timeout(&addr, timeout)
+        .and_then(|stream| {
+            stream.set_read_timeout(Some(timeout))?;
+            let mut line = String::new();
+            BufReader::new(stream).read_line(&mut line)?;
+            Ok(line)
+        })
+        .is_ok_and(|line| line == "ok\n")
+}
+
 fn delay_proxy(target: SocketAddr, delay: Duration) -> Result<i32, String> {
     let listener = TcpListener::bind("0.0.0.0:0").map_err(|e| e.to_string())?;
     let port = listener.local_addr().map_err(|e| e.to_string())?.port();
