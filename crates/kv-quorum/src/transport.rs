@@ -55,8 +55,9 @@ pub enum ReplicaRequest {
         set: SiblingSet,
     },
     /// Keep a state as a hint for a home replica that is down (sloppy
-    /// quorum). Answered with [`ReplicaResponse::Ack`] once the hint is
-    /// stored durably, or [`ReplicaFailure::HintStoreFull`].
+    /// quorum). Answered with [`ReplicaResponse::Ack`] once the hint is in
+    /// the hint store (handed to the kernel, and fsynced as the node's
+    /// durability mode says), or [`ReplicaFailure::HintStoreFull`].
     ReplicateHinted {
         /// The key.
         key: Bytes,

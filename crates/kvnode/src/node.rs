@@ -88,7 +88,7 @@ pub async fn run(config: Config) -> Result<()> {
     let hint_store = open_storage(
         &dir.join("hints"),
         config.durability,
-        config.memtable_mb,
+        hint_memtable_mb(config.memtable_mb),
         true,
     )?;
     let hints: Arc<dyn Storage> = hint_store.clone();
@@ -282,6 +282,13 @@ async fn check_seeds(
         }
     }
     Ok(())
+}
+
+/// The hint store's memtable: as large as the data's, up to
+/// [`HINT_MEMTABLE_MB_MAX`], so `--memtable-mb` does not double the node's
+/// memory for a store that is usually empty.
+fn hint_memtable_mb(data_memtable_mb: usize) -> usize {
+    data_memtable_mb.min(HINT_MEMTABLE_MB_MAX)
 }
 
 fn open_storage(
@@ -640,6 +647,15 @@ fn error_response(e: &QuorumError) -> Response {
 mod tests {
     use super::*;
     use kv_quorum::ReplicaFailure;
+
+    /// The hint store follows a small data memtable but never grows past its
+    /// own bound, whatever `--memtable-mb` says.
+    #[test]
+    fn hint_store_memtable_is_bounded() {
+        assert_eq!(hint_memtable_mb(4), 4);
+        assert_eq!(hint_memtable_mb(HINT_MEMTABLE_MB_MAX), HINT_MEMTABLE_MB_MAX);
+        assert_eq!(hint_memtable_mb(1024), HINT_MEMTABLE_MB_MAX);
+    }
 
     /// Unavailable, InvalidRequest and TooManySiblings tell a client that
     /// nothing was written; no error that may have written may map to them.
