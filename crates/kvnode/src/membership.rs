@@ -114,6 +114,7 @@ impl Membership {
             tracing::info!(?event, "membership");
             match event {
                 Event::Up { id } | Event::Restarted { id, .. } => {
+                    self.transport.peer_up(id);
                     up.push(id);
                     liveness_changed = true;
                 }

@@ -3,9 +3,10 @@
 //!
 //! One connection per peer address is opened on first use and reused by
 //! every request to that peer. A peer that could not be reached is not
-//! dialled again for [`REDIAL_BACKOFF`]: requests to it fail at once with
-//! `Unreachable` instead of each waiting out a connect timeout, so a dead
-//! peer costs a fast error, not a hang. Calls to this node itself go straight
+//! dialled again for [`REDIAL_BACKOFF`], unless gossip reports it up sooner:
+//! requests to it fail at once with `Unreachable` instead of each waiting out
+//! a connect timeout, so a dead peer costs a fast error, not a hang, and a
+//! restarted one is used as soon as it is known to be back. Calls to this node itself go straight
 //! to the local replica, without serialization.
 
 use std::collections::HashMap;
@@ -93,6 +94,15 @@ impl TcpTransport {
         let mut addrs = self.addrs.write().unwrap_or_else(|e| e.into_inner());
         if addrs.get(&node).map(String::as_str) != Some(addr) {
             addrs.insert(node, addr.to_owned());
+        }
+    }
+
+    /// Gossip reports `node` up (back, or restarted): forget that dialling
+    /// it failed, so the next call dials at once instead of waiting out
+    /// [`REDIAL_BACKOFF`].
+    pub fn peer_up(&self, node: NodeId) {
+        if let Some(addr) = self.addr_of(node) {
+            lock(&self.failed).remove(&addr);
         }
     }
 
@@ -453,13 +463,11 @@ mod tests {
         assert!(matches!(resp, Ok(ReplicaResponse::Ack)), "{resp:?}");
     }
 
-    #[tokio::test]
-    async fn peer_answering_as_another_node_is_refused() {
+    /// A fake acceptor on `listener`: welcomes every opener as `node`, then
+    /// reads and never answers.
+    fn fake_acceptor(listener: tokio::net::TcpListener, node: NodeId) {
         use futures::{SinkExt, StreamExt};
         use kv_wire::{Hello, HelloReply, PROTOCOL_VERSION, WireCodec};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        // A fake acceptor: welcomes every opener as node 99, then stays silent.
         tokio::spawn(async move {
             while let Ok((sock, _)) = listener.accept().await {
                 tokio::spawn(async move {
@@ -470,7 +478,7 @@ mod tests {
                     if framed.next().await.is_some() {
                         let welcome = HelloReply::Welcome {
                             version: PROTOCOL_VERSION,
-                            node: NodeId(99),
+                            node,
                         };
                         let _ = framed.send(welcome).await;
                     }
@@ -479,8 +487,11 @@ mod tests {
                 });
             }
         });
+    }
+
+    fn tcp_transport() -> Arc<TcpTransport> {
         let replica = Arc::new(Replica::in_memory(LOCAL, HintLimits::default()));
-        let transport = Arc::new(TcpTransport::new(
+        Arc::new(TcpTransport::new(
             LOCAL,
             "test",
             test_settings(),
@@ -488,7 +499,55 @@ mod tests {
             1 << 20,
             Duration::from_millis(200),
             false,
-        ));
+        ))
+    }
+
+    #[tokio::test]
+    async fn a_peer_gossip_reports_up_is_dialled_again_at_once() {
+        // A peer that is down: nothing listens on its address.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let transport = tcp_transport();
+        transport.set_addr(NodeId(2), &addr.to_string());
+        let ping = || {
+            PeerRequest::Replica(ReplicaRequest::Get {
+                key: Bytes::from_static(b"k"),
+            })
+        };
+        let first = transport
+            .call_peer(NodeId(2), ping(), Duration::from_millis(100))
+            .await
+            .unwrap_err();
+        assert!(!first.contains("recently unreachable"), "{first}");
+        // It restarts on the same address; until gossip says so, the
+        // transport leaves it alone for the redial backoff.
+        fake_acceptor(
+            tokio::net::TcpListener::bind(addr).await.unwrap(),
+            NodeId(2),
+        );
+        let backed_off = transport
+            .call_peer(NodeId(2), ping(), Duration::from_millis(100))
+            .await
+            .unwrap_err();
+        assert!(backed_off.contains("recently unreachable"), "{backed_off}");
+        // Gossip reports it up: the next call dials it (and, the fake peer
+        // being silent, times out on the call, not on the backoff).
+        transport.peer_up(NodeId(2));
+        let dialled = transport
+            .call_peer(NodeId(2), ping(), Duration::from_millis(100))
+            .await
+            .unwrap_err();
+        assert!(!dialled.contains("recently unreachable"), "{dialled}");
+        assert!(dialled.contains("no answer within"), "{dialled}");
+    }
+
+    #[tokio::test]
+    async fn peer_answering_as_another_node_is_refused() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        fake_acceptor(listener, NodeId(99));
+        let transport = tcp_transport();
         transport.set_addr(NodeId(2), &addr);
         let link = ReplicaLink(Arc::clone(&transport));
         for _ in 0..2 {
