@@ -158,6 +158,11 @@ pub struct ReadResult {
     pub siblings: Vec<Bytes>,
     /// Pass this to the next write of the key to supersede what was read.
     pub context: Context,
+    /// Siblings the node left out because all of them would not fit a
+    /// frame; usually 0. Writing with `context` supersedes only the
+    /// siblings returned, so a client that resolves them and reads again
+    /// gets the rest.
+    pub omitted: usize,
 }
 
 impl ReadResult {
@@ -221,13 +226,19 @@ impl Client {
             consistency,
         };
         match self.call(req, true).await? {
-            Response::Value { siblings, context } => Ok(ReadResult {
+            Response::Value {
+                siblings,
+                context,
+                omitted,
+            } => Ok(ReadResult {
                 siblings,
                 context: Context(context),
+                omitted: omitted as usize,
             }),
             Response::NotFound { context } => Ok(ReadResult {
                 siblings: Vec::new(),
                 context: Context(context),
+                omitted: 0,
             }),
             other => Err(unexpected(other)),
         }

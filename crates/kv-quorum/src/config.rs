@@ -25,6 +25,12 @@ pub const DEFAULT_MAX_SIBLINGS: usize = 32;
 /// repair that merges two replicas' diverged states of up to this size
 /// each; sixteen 1 MiB siblings (above 8 MiB) are refused on write.
 pub const DEFAULT_STATE_BYTES_MAX: usize = 8 << 20;
+/// Default hard bound on the bytes of one key's state: what a 16 MiB
+/// kv-wire frame carries with room for the key and the message envelope.
+/// Unlike [`DEFAULT_STATE_BYTES_MAX`], it holds for merges too: a replica
+/// refuses a merge that would grow a key past it, and a read returns only
+/// the siblings that fit it. A node derives it from its frame limit.
+pub const DEFAULT_STATE_BYTES_HARD_MAX: usize = 15 << 20;
 /// Default wait before a quorum read also asks the replicas it skipped.
 /// Well above a healthy replica's answer time on one network (well under a
 /// millisecond), well below the request timeout.
@@ -154,8 +160,14 @@ pub struct QuorumConfig {
     /// Siblings a key may hold before writes that would add one are refused.
     pub max_siblings: usize,
     /// Bytes a key's state may take before client writes that would grow
-    /// it are refused; at most `u32::MAX`. Merges are never refused.
+    /// it are refused; at most `state_bytes_hard_max`.
     pub state_bytes_max: usize,
+    /// Bytes of one key's state that a frame carries: a read returns only
+    /// the siblings that fit (and says how many it left out), and read
+    /// repair sends states one by one when their merge would not fit. The
+    /// replicas must run with the same bound
+    /// ([`Replica::with_state_bytes_hard_max`](crate::Replica::with_state_bytes_hard_max)).
+    pub state_bytes_hard_max: usize,
     /// Read-repair policy.
     pub read_repair: ReadRepair,
     /// Which replicas a read asks.
@@ -163,7 +175,8 @@ pub struct QuorumConfig {
 }
 
 impl Default for QuorumConfig {
-    /// N=3, R=2, W=2, strict, 2 s, 32 siblings, 8 MiB a key, asynchronous read repair,
+    /// N=3, R=2, W=2, strict, 2 s, 32 siblings, 8 MiB a key on writes (15 MiB
+    /// hard), asynchronous read repair,
     /// reads asking R replicas with a speculative retry after 20 ms.
     fn default() -> Self {
         Self {
@@ -174,6 +187,7 @@ impl Default for QuorumConfig {
             timeout: DEFAULT_TIMEOUT,
             max_siblings: DEFAULT_MAX_SIBLINGS,
             state_bytes_max: DEFAULT_STATE_BYTES_MAX,
+            state_bytes_hard_max: DEFAULT_STATE_BYTES_HARD_MAX,
             read_repair: ReadRepair::Async,
             read_fanout: ReadFanout::default(),
         }
@@ -182,7 +196,7 @@ impl Default for QuorumConfig {
 
 impl QuorumConfig {
     /// Checks `1 <= r, w <= n <= MAX_N`, `max_siblings >= 1` and
-    /// `1 <= state_bytes_max <= u32::MAX`.
+    /// `1 <= state_bytes_max <= state_bytes_hard_max <= u32::MAX`.
     pub fn validate(&self) -> Result<(), QuorumError> {
         if self.n == 0 || self.n > MAX_N {
             return Err(QuorumError::InvalidConfig {
@@ -201,12 +215,20 @@ impl QuorumConfig {
                 detail: "max_siblings must be at least 1".to_owned(),
             });
         }
-        if self.state_bytes_max == 0 || u32::try_from(self.state_bytes_max).is_err() {
+        if u32::try_from(self.state_bytes_hard_max).is_err() {
             return Err(QuorumError::InvalidConfig {
                 detail: format!(
-                    "state_bytes_max = {} must be between 1 and {}",
-                    self.state_bytes_max,
+                    "state_bytes_hard_max = {} must be at most {}",
+                    self.state_bytes_hard_max,
                     u32::MAX
+                ),
+            });
+        }
+        if self.state_bytes_max == 0 || self.state_bytes_max > self.state_bytes_hard_max {
+            return Err(QuorumError::InvalidConfig {
+                detail: format!(
+                    "state_bytes_max = {} must be between 1 and state_bytes_hard_max = {}",
+                    self.state_bytes_max, self.state_bytes_hard_max
                 ),
             });
         }
@@ -268,6 +290,10 @@ mod tests {
             },
             QuorumConfig {
                 state_bytes_max: 0,
+                ..Default::default()
+            },
+            QuorumConfig {
+                state_bytes_max: DEFAULT_STATE_BYTES_HARD_MAX + 1,
                 ..Default::default()
             },
             QuorumConfig {

@@ -117,6 +117,12 @@ pub struct GetReply {
     pub siblings: Vec<Bytes>,
     /// Give this back with the next write to supersede what was read.
     pub context: CausalContext,
+    /// Siblings (deletes included) left out because the replicas' merged
+    /// state would not fit a frame (see
+    /// [`QuorumConfig::state_bytes_hard_max`]); usually 0. The context
+    /// covers only what was returned, so a write with it supersedes those
+    /// and keeps the rest, and the next read returns more of them.
+    pub omitted: usize,
 }
 
 impl GetReply {
@@ -386,14 +392,28 @@ impl Coordinator {
         }
         self.read_repair(&key, &home, &answers, &merged, &mut deadline)
             .await;
+        let shown = merged.shown_within(self.config.state_bytes_hard_max);
+        let omitted = merged.siblings().len() - shown;
+        let context = if omitted == 0 {
+            CausalContext::from_clock(merged.clock())
+        } else {
+            CausalContext::from_context(&merged.context_showing(shown))
+        };
         Ok(GetReply {
-            siblings: merged.values().cloned().collect(),
-            context: CausalContext::from_clock(merged.clock()),
+            siblings: merged.siblings()[..shown]
+                .iter()
+                .filter_map(|s| s.value.clone())
+                .collect(),
+            context,
+            omitted,
         })
     }
 
     /// Sends the merged state to home replicas that answered with less.
     /// Stand-ins in a sloppy read are not repaired: they do not own the key.
+    /// When the merged state would not fit a frame, each stale replica is
+    /// sent instead every answer it lacks, one by one (each fits, being a
+    /// stored state); it merges what stays within its hard bound.
     async fn read_repair(
         &self,
         key: &Bytes,
@@ -405,19 +425,32 @@ impl Coordinator {
         if self.config.read_repair == ReadRepair::Off {
             return;
         }
-        let calls: Vec<Call> = answers
-            .iter()
-            .filter(|(node, set)| home.contains(node) && !set.covers(merged))
-            .map(|(node, _)| {
-                self.call(
-                    *node,
-                    ReplicaRequest::Replicate {
-                        key: key.clone(),
-                        set: merged.clone(),
-                    },
-                )
-            })
-            .collect();
+        let fits = merged.size_bytes() <= self.config.state_bytes_hard_max;
+        let repair = |to: NodeId, set: &SiblingSet| {
+            self.call(
+                to,
+                ReplicaRequest::Replicate {
+                    key: key.clone(),
+                    set: set.clone(),
+                },
+            )
+        };
+        let mut calls: Vec<Call> = Vec::new();
+        for (node, set) in answers {
+            if !home.contains(node) || set.covers(merged) {
+                continue;
+            }
+            if fits {
+                calls.push(repair(*node, merged));
+            } else {
+                calls.extend(
+                    answers
+                        .iter()
+                        .filter(|(other, theirs)| other != node && !set.covers(theirs))
+                        .map(|(_, theirs)| repair(*node, theirs)),
+                );
+            }
+        }
         if calls.is_empty() || self.config.read_repair == ReadRepair::Async {
             // Dropping the calls abandons only the answers: the transport
             // contract says the requests are already on their way.

@@ -31,8 +31,8 @@ pub mod version;
 
 pub use config::{
     Consistency, DEFAULT_MAX_SIBLINGS, DEFAULT_N, DEFAULT_R, DEFAULT_SPECULATE_AFTER,
-    DEFAULT_STATE_BYTES_MAX, DEFAULT_TIMEOUT, DEFAULT_W, MAX_N, Mode, QuorumConfig, ReadFanout,
-    ReadRepair, RequestOptions,
+    DEFAULT_STATE_BYTES_HARD_MAX, DEFAULT_STATE_BYTES_MAX, DEFAULT_TIMEOUT, DEFAULT_W, MAX_N, Mode,
+    QuorumConfig, ReadFanout, ReadRepair, RequestOptions,
 };
 pub use coordinator::{
     CONTEXT_BYTES_MAX, CONTEXT_FORMAT_VERSION, CausalContext, Coordinator, DEFAULT_REPLAY_BATCH,

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::{BufMut, Bytes, BytesMut};
 use kv_types::{Key, KeyRange, NodeId, Record, Storage, StorageError};
 
-use crate::config::{DEFAULT_MAX_SIBLINGS, DEFAULT_STATE_BYTES_MAX};
+use crate::config::{DEFAULT_MAX_SIBLINGS, DEFAULT_STATE_BYTES_HARD_MAX, DEFAULT_STATE_BYTES_MAX};
 use crate::error::ReplicaFailure;
 use crate::placement::fnv1a;
 use crate::record::{decode_record, encode_record};
@@ -86,6 +86,8 @@ fn owner_of(hint_key: &[u8]) -> Option<NodeId> {
 pub struct HintStore {
     storage: Arc<dyn Storage>,
     limits: HintLimits,
+    /// Bound on one hint's state: a hint must fit the frame that replays it.
+    state_bytes_max: usize,
     counts: Mutex<HintCounts>,
     rejected_total: AtomicU64,
     delivered_total: AtomicU64,
@@ -131,6 +133,7 @@ impl HintStore {
         Self {
             storage,
             limits,
+            state_bytes_max: DEFAULT_STATE_BYTES_HARD_MAX,
             counts: Mutex::new(counts),
             rejected_total: AtomicU64::new(0),
             delivered_total: AtomicU64::new(0),
@@ -160,7 +163,10 @@ impl HintStore {
     }
 
     /// Keeps `set` for `owner`, merged with any hint already held for the
-    /// same key, or refuses with [`ReplicaFailure::HintStoreFull`].
+    /// same key, or refuses with [`ReplicaFailure::HintStoreFull`], or with
+    /// [`ReplicaFailure::StateTooLarge`] when the merged hint would grow
+    /// past what a frame carries (then the write stays with its issuer and
+    /// the stand-in's acknowledgement is missing, never lost).
     pub fn add(&self, owner: NodeId, key: &[u8], set: &SiblingSet) -> Result<(), ReplicaFailure> {
         let mut counts = self.lock();
         let hk = hint_key(owner, key);
@@ -172,7 +178,16 @@ impl HintStore {
             Some(r) => decode_record(r)?,
             None => SiblingSet::new(),
         };
+        let bytes_before = merged.size_bytes();
         merged.merge(set);
+        let state_bytes = merged.size_bytes();
+        if state_bytes > self.state_bytes_max && state_bytes > bytes_before {
+            self.rejected_total.fetch_add(1, Ordering::Relaxed);
+            return Err(ReplicaFailure::StateTooLarge {
+                bytes: state_bytes,
+                max: self.state_bytes_max,
+            });
+        }
         let record = encode_record(&merged)?;
         let old_bytes = old.as_ref().map_or(0, |r| hk.len() + r.len_bytes());
         let new_bytes = hk.len() + record.len_bytes();
@@ -296,19 +311,28 @@ impl HintStore {
 /// A node that cannot prove its data is complete therefore gives its
 /// replica a fresh actor id never used before (an "epoch").
 ///
-/// Merges (replication, read repair, hint replay, anti-entropy) never
-/// refuse data, because refusing would drop an acknowledged write: a
-/// merge that leaves a key above the sibling or byte bound is stored in
-/// full and counted in [`merge_stats`](Self::merge_stats); the next client
-/// write that supersedes the siblings brings the key back within bounds.
+/// Merges (replication, read repair, hint replay, anti-entropy) take in
+/// more than the client write path's bounds allow: a merge that leaves a
+/// key above the sibling or byte bound is stored in full and counted in
+/// [`merge_stats`](Self::merge_stats). The one bound a merge keeps is the
+/// hard one, what a frame can carry (see
+/// [`with_state_bytes_hard_max`](Self::with_state_bytes_hard_max)): a merge
+/// that would grow a key past it is refused with
+/// [`ReplicaFailure::StateTooLarge`] and counted. Refusing drops nothing:
+/// the incoming state stays where it came from (the issuer, the other
+/// replica, the hint store), and the replicas stay apart until a client
+/// write that supersedes siblings (a read returns as many as fit a frame,
+/// with a context for exactly those) shrinks the key.
 pub struct Replica {
     id: NodeId,
     actor: NodeId,
     storage: Arc<dyn Storage>,
     hints: HintStore,
     stripes: Box<[Mutex<()>]>,
+    state_bytes_hard_max: usize,
     merges_over_siblings_total: AtomicU64,
     merges_over_bytes_total: AtomicU64,
+    merges_refused_total: AtomicU64,
 }
 
 /// Counters of a [`Replica`]'s merges, for metrics.
@@ -320,6 +344,9 @@ pub struct MergeStats {
     /// Merges that left a key's state above the byte bound of the client
     /// write path, since start. They were stored in full.
     pub over_bytes_total: u64,
+    /// Merges refused because the key would have grown past the hard
+    /// bound (what a frame carries), since start. Nothing was stored.
+    pub refused_total: u64,
 }
 
 impl std::fmt::Debug for Replica {
@@ -352,8 +379,10 @@ impl Replica {
             storage,
             hints,
             stripes: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+            state_bytes_hard_max: DEFAULT_STATE_BYTES_HARD_MAX,
             merges_over_siblings_total: AtomicU64::new(0),
             merges_over_bytes_total: AtomicU64::new(0),
+            merges_refused_total: AtomicU64::new(0),
         }
     }
 
@@ -383,6 +412,23 @@ impl Replica {
         self
     }
 
+    /// This replica with `max` as the hard bound on one key's state, for
+    /// merges and hints alike (default [`DEFAULT_STATE_BYTES_HARD_MAX`]).
+    /// Every state this replica stores must fit the frame that carries it
+    /// to a peer or a client, so the node derives `max` from its frame
+    /// limit.
+    #[must_use]
+    pub fn with_state_bytes_hard_max(mut self, max: usize) -> Self {
+        self.state_bytes_hard_max = max;
+        self.hints.state_bytes_max = max;
+        self
+    }
+
+    /// The hard bound on one key's state.
+    pub fn state_bytes_hard_max(&self) -> usize {
+        self.state_bytes_hard_max
+    }
+
     /// This replica's node id: where requests for it are sent.
     pub fn id(&self) -> NodeId {
         self.id
@@ -399,6 +445,7 @@ impl Replica {
         MergeStats {
             over_siblings_total: self.merges_over_siblings_total.load(Ordering::Relaxed),
             over_bytes_total: self.merges_over_bytes_total.load(Ordering::Relaxed),
+            refused_total: self.merges_refused_total.load(Ordering::Relaxed),
         }
     }
 
@@ -416,11 +463,17 @@ impl Replica {
     }
 
     /// The stored state of `key` merged with any hints held for it, so a
-    /// stand-in answers a sloppy read with what it keeps for others.
+    /// stand-in answers a sloppy read with what it keeps for others. When
+    /// the two together would not fit a frame, the stored state alone: the
+    /// hints still reach their owners by handoff.
     fn read_with_hints(&self, key: &[u8]) -> Result<SiblingSet, ReplicaFailure> {
-        let mut set = self.read(key)?;
+        let set = self.read(key)?;
         if let Some(hinted) = self.hints.find(key)? {
-            set.merge(&hinted);
+            let mut with_hints = set.clone();
+            with_hints.merge(&hinted);
+            if with_hints.size_bytes() <= self.state_bytes_hard_max {
+                return Ok(with_hints);
+            }
         }
         Ok(set)
     }
@@ -468,17 +521,26 @@ impl Replica {
         Ok((set, dot))
     }
 
-    /// Merges a state from elsewhere. Never refuses for size: see the type
-    /// doc. A replica does not know the cluster's configured bounds, so the
-    /// counters compare against the defaults ([`DEFAULT_MAX_SIBLINGS`],
-    /// [`DEFAULT_STATE_BYTES_MAX`]).
+    /// Merges a state from elsewhere; refuses only growth past the hard
+    /// bound (see the type doc). A replica does not know the cluster's
+    /// configured client bounds, so the over-bound counters compare against
+    /// the defaults ([`DEFAULT_MAX_SIBLINGS`], [`DEFAULT_STATE_BYTES_MAX`]).
     fn merge(&self, key: Bytes, incoming: &SiblingSet) -> Result<(), ReplicaFailure> {
         let _guard = self.stripe(&key);
         let mut set = self.read(&key)?;
         if set.covers(incoming) {
             return Ok(());
         }
+        let bytes_before = set.size_bytes();
         set.merge(incoming);
+        let bytes = set.size_bytes();
+        if bytes > self.state_bytes_hard_max && bytes > bytes_before {
+            self.merges_refused_total.fetch_add(1, Ordering::Relaxed);
+            return Err(ReplicaFailure::StateTooLarge {
+                bytes,
+                max: self.state_bytes_hard_max,
+            });
+        }
         if set.siblings().len() > DEFAULT_MAX_SIBLINGS {
             self.merges_over_siblings_total
                 .fetch_add(1, Ordering::Relaxed);

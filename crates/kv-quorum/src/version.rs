@@ -439,6 +439,53 @@ impl SiblingSet {
             + 16 * self.clock.len()
     }
 
+    /// How many siblings, from the first in dot order, fit a reply of
+    /// `bytes_max` bytes as [`size_bytes`](Self::size_bytes) counts it;
+    /// at least one when there is any (a stored state fits by construction).
+    pub fn shown_within(&self, bytes_max: usize) -> usize {
+        let mut bytes = 16 * self.clock.len();
+        let fit = self
+            .siblings
+            .iter()
+            .take_while(|s| {
+                bytes += 24 + s.value.as_ref().map_or(0, Bytes::len);
+                bytes <= bytes_max
+            })
+            .count();
+        fit.max(1).min(self.siblings.len())
+    }
+
+    /// The context of a read that returned only the first `shown` siblings
+    /// (in dot order): everything this state has seen, except that for each
+    /// actor with a sibling left out it stops just below the first one. A
+    /// write with it supersedes the siblings shown and none of the others.
+    ///
+    /// Because the shown siblings are a prefix in dot order, each of them
+    /// has a lower counter than every left-out sibling of its actor, so
+    /// the clock alone covers them and no single dots are needed.
+    pub fn context_showing(&self, shown: usize) -> WriteContext {
+        let mut first_left_out: Vec<Dot> = Vec::new();
+        for s in self.siblings.iter().skip(shown) {
+            // Dot order: the first sibling of each actor has its lowest counter.
+            if first_left_out.last().is_none_or(|d| d.actor != s.dot.actor) {
+                first_left_out.push(s.dot);
+            }
+        }
+        let clock = self
+            .clock
+            .iter()
+            .map(|(actor, seen)| {
+                let below = first_left_out
+                    .iter()
+                    .find(|d| d.actor == actor)
+                    .map_or(seen, |d| seen.min(d.counter - 1));
+                (actor, below)
+            })
+            .filter(|&(_, seen)| seen > 0)
+            .collect::<VersionVector>();
+        WriteContext::from(clock)
+    }
+
     /// Merges another replica's state of the same key into this one.
     ///
     /// A sibling survives if the other side still has it, or if the other
@@ -496,6 +543,49 @@ mod tests {
 
     fn v(s: &'static str) -> Option<Bytes> {
         Some(Bytes::from_static(s.as_bytes()))
+    }
+
+    #[test]
+    fn a_context_showing_a_prefix_supersedes_exactly_that_prefix() {
+        // Siblings A1 A2 A3 B1 B2 C1, from blind writes.
+        let mut s = SiblingSet::new();
+        for (actor, n) in [(A, 3), (B, 2), (NodeId(3), 1)] {
+            for _ in 0..n {
+                s.update(&WriteContext::new(), actor, v("x")).unwrap();
+            }
+        }
+        let all = s.siblings().to_vec();
+        for shown in 0..=all.len() {
+            let context = s.context_showing(shown);
+            let mut written = s.clone();
+            written.update(&context, NodeId(9), v("w")).unwrap();
+            let kept: Vec<Dot> = written
+                .siblings()
+                .iter()
+                .map(|x| x.dot)
+                .filter(|d| d.actor != NodeId(9))
+                .collect();
+            let expected: Vec<Dot> = all[shown..].iter().map(|x| x.dot).collect();
+            assert_eq!(kept, expected, "showing {shown}");
+        }
+        assert_eq!(
+            s.context_showing(all.len()),
+            WriteContext::from(s.clock().clone())
+        );
+    }
+
+    #[test]
+    fn shown_within_counts_what_fits_and_at_least_one() {
+        let mut s = SiblingSet::new();
+        for actor in [A, B, NodeId(3)] {
+            s.update(&WriteContext::new(), actor, Some(Bytes::from(vec![0; 100])))
+                .unwrap();
+        }
+        assert_eq!(s.shown_within(usize::MAX), 3);
+        assert_eq!(s.shown_within(s.size_bytes()), 3);
+        assert_eq!(s.shown_within(s.size_bytes() - 1), 2);
+        assert_eq!(s.shown_within(0), 1);
+        assert_eq!(SiblingSet::new().shown_within(0), 0);
     }
 
     #[test]

@@ -75,6 +75,11 @@ pub enum Response {
         siblings: Vec<Bytes>,
         /// Pass this back with the next write of the key.
         context: Bytes,
+        /// Siblings left out because all of them would not fit a frame;
+        /// usually 0. The context covers only the siblings returned: a
+        /// write with it supersedes them and keeps the others, which the
+        /// next read returns.
+        omitted: u32,
     },
     /// The key holds nothing (or only deletes).
     NotFound {

@@ -20,7 +20,8 @@ use serde::{Deserialize, Serialize};
 /// to a message.
 ///
 /// 2: `Hello` carries the opener's [`ClusterSettings`].
-pub const PROTOCOL_VERSION: u16 = 2;
+/// 3: a read's `Response::Value` says how many siblings it left out.
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// Magic bytes that open every `Hello`, so that a stray client of another
 /// protocol is told apart from a peer of another version.

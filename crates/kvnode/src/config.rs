@@ -449,7 +449,7 @@ impl Config {
         if l.key_len_max == 0 || l.value_len_max == 0 || l.connections_max == 0 {
             bail!("limits must be at least 1");
         }
-        if l.key_len_max + l.value_len_max + 1024 > l.frame_len_max {
+        if l.key_len_max + l.value_len_max + FRAME_ENVELOPE_BYTES > l.frame_len_max {
             bail!(
                 "frame_len_max ({}) must leave room for a key ({}) and a value ({})",
                 l.frame_len_max,
@@ -461,7 +461,28 @@ impl Config {
     }
 }
 
+/// Room a frame leaves for a message's envelope besides its key and the
+/// key's state (request id, enum tags, lengths, a read's context header).
+pub const FRAME_ENVELOPE_BYTES: usize = 1024;
+
 impl Limits {
+    /// The hard bound on one key's state: what a frame carries besides the
+    /// largest key and an envelope. Replicas refuse merges past it and a
+    /// read returns only the siblings that fit it, so no key's state can
+    /// outgrow the frames that carry it. `validate` keeps it at least
+    /// `value_len_max`.
+    pub fn state_bytes_hard_max(&self) -> usize {
+        self.frame_len_max
+            .saturating_sub(self.key_len_max + FRAME_ENVELOPE_BYTES)
+    }
+
+    /// The bound on one key's state for client writes: kv-quorum's default
+    /// (8 MiB, which leaves room for merges of diverged replicas), or the
+    /// hard bound when the frame is smaller.
+    pub fn state_bytes_max(&self) -> usize {
+        kv_quorum::DEFAULT_STATE_BYTES_MAX.min(self.state_bytes_hard_max())
+    }
+
     /// `read_timeout_ms` as a duration.
     pub fn read_timeout(&self) -> Duration {
         Duration::from_millis(self.read_timeout_ms)
@@ -486,6 +507,25 @@ impl Limits {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_state_bounds_follow_the_frame_limit() {
+        let default = Limits::default();
+        assert_eq!(
+            default.state_bytes_max(),
+            kv_quorum::DEFAULT_STATE_BYTES_MAX
+        );
+        assert!(default.state_bytes_hard_max() + default.key_len_max < default.frame_len_max);
+        // A 2 MiB frame cannot carry 8 MiB of state: both bounds shrink,
+        // and still hold the largest value.
+        let small = Limits {
+            frame_len_max: 2 << 20,
+            ..Limits::default()
+        };
+        assert_eq!(small.state_bytes_max(), small.state_bytes_hard_max());
+        assert!(small.state_bytes_hard_max() + small.key_len_max < small.frame_len_max);
+        assert!(small.state_bytes_hard_max() >= small.value_len_max);
+    }
 
     #[test]
     fn defaults_make_a_single_node() {

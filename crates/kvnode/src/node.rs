@@ -100,7 +100,8 @@ pub async fn run(config: Config) -> Result<()> {
             HintLimits::default(),
         )
         .context("cannot open the hint store")?
-        .with_actor(actor),
+        .with_actor(actor)
+        .with_state_bytes_hard_max(config.limits.state_bytes_hard_max()),
     );
 
     let listener = TcpListener::bind(config.listen)
@@ -153,6 +154,8 @@ pub async fn run(config: Config) -> Result<()> {
             Mode::Sloppy => kv_quorum::Mode::Sloppy,
         },
         timeout: config.limits.request_timeout(),
+        state_bytes_max: config.limits.state_bytes_max(),
+        state_bytes_hard_max: config.limits.state_bytes_hard_max(),
         read_repair: ReadRepair::Async,
         read_fanout: match config.read_fanout {
             ReadFanout::Quorum => kv_quorum::ReadFanout::Quorum {
@@ -475,6 +478,9 @@ impl Service for NodeService {
                     Ok(reply) => Response::Value {
                         siblings: reply.siblings,
                         context: reply.context.as_bytes().clone(),
+                        // Far below u32::MAX: every sibling of the replicas'
+                        // frame-sized states takes at least 24 bytes.
+                        omitted: u32::try_from(reply.omitted).unwrap_or(u32::MAX),
                     },
                     Err(e) => error_response(&e),
                 }

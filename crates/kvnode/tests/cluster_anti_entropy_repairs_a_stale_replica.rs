@@ -20,22 +20,9 @@ async fn a_replica_that_missed_writes_converges_by_merkle_diff() {
     if !common::cluster_tests_enabled() {
         return;
     }
-    let args = [
-        "--n",
-        "3",
-        "--r",
-        "2",
-        "--w",
-        "2",
-        "--mode",
-        "strict",
-        "--durability",
-        "sync",
-        "--gossip-interval-ms",
-        "100",
-        "--anti-entropy-interval-ms",
-        "300",
-    ];
+    let args = common::flags(
+        "--n 3 --r 2 --w 2 --mode strict --durability sync --gossip-interval-ms 100 --anti-entropy-interval-ms 300",
+    );
     let mut cluster = Cluster::start(3, &args).await;
     let stale = 2;
     cluster.nodes[stale].kill();

@@ -152,22 +152,9 @@ async fn an_issuer_that_lost_its_data_never_reuses_a_dot() {
     if !common::cluster_tests_enabled() {
         return;
     }
-    let args = [
-        "--n",
-        "3",
-        "--r",
-        "3",
-        "--w",
-        "3",
-        "--mode",
-        "strict",
-        "--read-fanout",
-        "all",
-        "--anti-entropy-interval-ms",
-        "0",
-        "--gossip-interval-ms",
-        "100",
-    ];
+    let args = common::flags(
+        "--n 3 --r 3 --w 3 --mode strict --read-fanout all --anti-entropy-interval-ms 0 --gossip-interval-ms 100",
+    );
     let mut cluster = Cluster::start(3, &args).await;
     cluster.nodes[0]
         .client()

@@ -19,22 +19,9 @@ async fn a_joining_node_fetches_its_share_without_waiting_an_interval() {
     if !common::cluster_tests_enabled() {
         return;
     }
-    let args = [
-        "--n",
-        "2",
-        "--r",
-        "1",
-        "--w",
-        "2",
-        "--mode",
-        "strict",
-        "--durability",
-        "sync",
-        "--gossip-interval-ms",
-        "100",
-        "--anti-entropy-interval-ms",
-        "60000",
-    ];
+    let args = common::flags(
+        "--n 2 --r 1 --w 2 --mode strict --durability sync --gossip-interval-ms 100 --anti-entropy-interval-ms 60000",
+    );
     let mut cluster = Cluster::start(3, &args).await;
     let c0 = cluster.nodes[0].client().await;
     for i in 0..KEYS {

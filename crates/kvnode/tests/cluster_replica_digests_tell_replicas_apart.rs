@@ -9,8 +9,6 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
 use common::Cluster;
 use kv_client::Consistency;
 
@@ -21,20 +19,9 @@ async fn digests_differ_for_a_replica_that_missed_a_write_until_read_repair() {
     }
     // Strict and without anti-entropy: nothing but read repair can bring
     // the stale replica back.
-    let args = [
-        "--n",
-        "3",
-        "--r",
-        "2",
-        "--w",
-        "2",
-        "--mode",
-        "strict",
-        "--gossip-interval-ms",
-        "100",
-        "--anti-entropy-interval-ms",
-        "0",
-    ];
+    let args = common::flags(
+        "--n 3 --r 2 --w 2 --mode strict --gossip-interval-ms 100 --anti-entropy-interval-ms 0",
+    );
     let mut cluster = Cluster::start(3, &args).await;
     let stale = 2;
     cluster.nodes[stale].kill();
@@ -57,16 +44,5 @@ async fn digests_differ_for_a_replica_that_missed_a_write_until_read_repair() {
     assert_eq!(c0.replica_digests("d").await.unwrap(), digests);
 
     c0.get_with("d", Some(Consistency::All)).await.unwrap();
-    // Read repair is asynchronous: wait for it, bounded.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let d = c0.replica_digests("d").await.unwrap();
-        if d.iter()
-            .all(|r| r.digest.is_some() && r.digest == d[0].digest)
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "replicas still differ: {d:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    common::wait_replicas_agree(&c0, "d").await;
 }

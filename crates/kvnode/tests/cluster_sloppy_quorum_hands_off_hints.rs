@@ -20,20 +20,8 @@ async fn sloppy_writes_survive_a_dead_home_replica_and_are_handed_back() {
     if !common::cluster_tests_enabled() {
         return;
     }
-    let args = [
-        "--n",
-        "2",
-        "--r",
-        "1",
-        "--w",
-        "2",
-        "--mode",
-        "sloppy",
-        "--durability",
-        "sync",
-        "--gossip-interval-ms",
-        "100",
-    ];
+    let args =
+        common::flags("--n 2 --r 1 --w 2 --mode sloppy --durability sync --gossip-interval-ms 100");
     let mut cluster = Cluster::start(4, &args).await;
     let victim = 3;
     cluster.nodes[victim].kill();

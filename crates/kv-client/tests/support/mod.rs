@@ -173,6 +173,7 @@ pub(crate) fn value(v: &'static str) -> Response {
     Response::Value {
         siblings: vec![bytes::Bytes::from_static(v.as_bytes())],
         context: bytes::Bytes::from_static(v.as_bytes()),
+        omitted: 0,
     }
 }
 

@@ -31,6 +31,27 @@ use kv_types::{Key, KeyRange, NodeId, Record, RecordIter, Storage, StorageError}
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+/// The kv-wire frame limit every message between nodes must fit. The real
+/// transport never sends a request too large to encode and turns an answer
+/// too large into an error; both reach the coordinator as `Lost`, and so
+/// they do here.
+pub const FRAME_LEN_MAX: usize = 16 << 20;
+
+/// Room a peer message's envelope (request id, enum tags) takes in a frame.
+const ENVELOPE_BYTES: usize = 64;
+
+/// Whether `message` fits a kv-wire frame once encoded.
+pub fn fits_a_frame<T: serde::Serialize>(message: &T) -> bool {
+    postcard::to_allocvec(message).is_ok_and(|v| v.len() + ENVELOPE_BYTES <= FRAME_LEN_MAX)
+}
+
+fn too_large(node: NodeId, what: &str) -> TransportError {
+    TransportError::Lost {
+        node,
+        detail: format!("{what} too large for a frame"),
+    }
+}
+
 /// The seeds a test runs: `KV_SEED` alone if set, else `default..default+count`.
 pub fn seeds(default: u64, count: u64) -> Vec<u64> {
     match std::env::var("KV_SEED") {
@@ -367,7 +388,12 @@ impl Sim {
                 };
                 drop(s);
                 // Handled outside the lock, as a real replica would be.
-                let answer = Ok(replica.handle(req));
+                let answer = replica.handle(req);
+                let answer = if fits_a_frame(&answer) {
+                    Ok(answer)
+                } else {
+                    Err(too_large(to, "answer"))
+                };
                 let mut s = self.lock();
                 s.delivered += 1;
                 if s.drops(to) {
@@ -418,7 +444,15 @@ impl ReplicaTransport for Sim {
         let mut s = self.lock();
         let fault = s.faults.get(&to).copied().unwrap_or_default();
         let d = s.latency(to);
-        if fault.down {
+        if !fits_a_frame(&req) {
+            s.schedule(
+                d,
+                Event::Reply {
+                    answer: Err(too_large(to, "request")),
+                    reply: tx,
+                },
+            );
+        } else if fault.down {
             s.schedule(
                 d,
                 Event::Reply {

@@ -246,6 +246,27 @@ pub async fn check_home_keys_alone(client: &Client, prefix: &str, keys: usize) -
     home_to
 }
 
+/// Command-line flags written as one line: `flags("--n 3 --r 2")`.
+pub fn flags(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}
+
+/// Waits, up to 10 s, until every home replica of `key` answers the same
+/// digest through `client` (read repair is asynchronous).
+pub async fn wait_replicas_agree(client: &Client, key: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let d = client.replica_digests(key.to_owned()).await.unwrap();
+        if d.iter()
+            .all(|r| r.digest.is_some() && r.digest == d[0].digest)
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "replicas still differ: {d:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Whether the slow multi-node tests should run: `KV_CLUSTER_TESTS=1`, as
 /// `cargo xtask test-cluster` sets. Says so when they are skipped.
 pub fn cluster_tests_enabled() -> bool {
