@@ -326,6 +326,43 @@ fn wait_alive(kvnode: &Path, net: &Netns, node: usize, alive: usize, when: &str)
     }
 }
 
+/// Starts one `kvnode` in each of `net`'s namespaces, all but the first
+/// seeded from the first, each with `args` (which must name the cluster's
+/// N: the seed must run with the N of the nodes that join it); returns once
+/// each listens.
+fn start_kvnodes(kvnode: &Path, net: &Netns, dir: &Path, args: &[&str]) -> Vec<Running> {
+    let mut nodes = Vec::new();
+    for i in 0..net.nodes() {
+        let log = std::fs::File::create(dir.join(format!("node-{i}.log"))).unwrap();
+        let mut cmd = net.command(i, kvnode);
+        cmd.arg("serve")
+            .arg("--data-dir")
+            .arg(dir.join(format!("node-{i}")))
+            .args(["--listen", &addr(net, i).to_string()])
+            .args(["--gossip-interval-ms", "100"])
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log);
+        if i > 0 {
+            cmd.args(["--seeds", &addr(net, 0).to_string()]);
+        }
+        let child = cmd.spawn().unwrap();
+        let pid = child.id();
+        nodes.push(Running(child));
+        // Once it listens, the child has exec'd: it must be kvnode itself,
+        // not an `ip` that forked it.
+        wait_listening(addr(net, i));
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+        assert_eq!(
+            exe,
+            kvnode.canonicalize().unwrap(),
+            "pid {pid} is not the node"
+        );
+    }
+    nodes
+}
+
 #[test]
 fn kvnodes_in_namespaces_see_partitions_and_heal() {
     if !enabled() {
@@ -338,37 +375,12 @@ fn kvnodes_in_namespaces_see_partitions_and_heal() {
     let root_interface = net.root_interface().to_owned();
     let dir = tempfile::tempdir().unwrap();
 
-    let mut nodes = Vec::new();
-    for i in 0..3 {
-        let log = std::fs::File::create(dir.path().join(format!("node-{i}.log"))).unwrap();
-        let mut cmd = net.command(i, &kvnode);
-        cmd.arg("serve")
-            .arg("--data-dir")
-            .arg(dir.path().join(format!("node-{i}")))
-            .args(["--listen", &addr(&net, i).to_string()])
-            .args(["--gossip-interval-ms", "100"])
-            // N is a cluster setting: the seed must run with the N of the
-            // nodes that join it, or they refuse to join.
-            .args(["--n", "3", "--r", "2", "--w", "2"])
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log);
-        if i > 0 {
-            cmd.args(["--seeds", &addr(&net, 0).to_string()]);
-        }
-        let child = cmd.spawn().unwrap();
-        let pid = child.id();
-        nodes.push(Running(child));
-        // Once it listens, the child has exec'd: it must be kvnode itself,
-        // not an `ip` that forked it.
-        wait_listening(addr(&net, i));
-        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
-        assert_eq!(
-            exe,
-            kvnode.canonicalize().unwrap(),
-            "pid {pid} is not the node"
-        );
-    }
+    let nodes = start_kvnodes(
+        &kvnode,
+        &net,
+        dir.path(),
+        &["--n", "3", "--r", "2", "--w", "2"],
+    );
     for i in 0..3 {
         wait_alive(&kvnode, &net, i, 3, "at start");
     }
@@ -406,6 +418,93 @@ fn kvnodes_in_namespaces_see_partitions_and_heal() {
     drop(nodes);
     drop(net);
     assert_gone(&namespaces, &root_interface);
+}
+
+/// Every node's pending hints, summed; `None` if one does not answer.
+async fn hints_pending(net: &Netns) -> Option<u64> {
+    let mut pending = 0;
+    for i in 0..net.nodes() {
+        let config = kv_client::ClientConfig::new(vec![addr(net, i).to_string()]);
+        let client = kv_client::Client::connect(config).await.ok()?;
+        pending += client.status().await.ok()?.hints_pending;
+    }
+    Some(pending)
+}
+
+#[test]
+fn sloppy_writes_on_both_sides_of_a_partition_all_succeed_and_survive_the_heal() {
+    if !enabled() {
+        return;
+    }
+    let kvnode = kvnode_binary();
+    let net = Netns::create(5).unwrap();
+    eprintln!("{}", net.describe());
+    let dir = tempfile::tempdir().unwrap();
+    let sloppy = ["--n", "3", "--r", "2", "--w", "2", "--mode", "sloppy"];
+    let nodes = start_kvnodes(&kvnode, &net, dir.path(), &sloppy);
+    for i in 0..5 {
+        wait_alive(&kvnode, &net, i, 5, "at start");
+    }
+    // Halves of two and three: each holds W=2 nodes, and each key's home
+    // replicas sit on one side or straddle both.
+    let (left, right) = (vec![0, 1], vec![2, 3, 4]);
+    net.partition(&[left.clone(), right.clone()]).unwrap();
+    for &i in &left {
+        wait_alive(&kvnode, &net, i, 2, "{0,1} | {2,3,4}");
+    }
+    for &i in &right {
+        wait_alive(&kvnode, &net, i, 3, "{0,1} | {2,3,4}");
+    }
+    const KEYS: usize = 30;
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        // The same keys written on both sides, blind: every write must
+        // succeed, on each side of the cut.
+        for (side, coordinator) in [("left", 0), ("right", 2)] {
+            let config = kv_client::ClientConfig::new(vec![addr(&net, coordinator).to_string()]);
+            let client = kv_client::Client::connect(config).await.unwrap();
+            for k in 0..KEYS {
+                client
+                    .put(format!("k{k}"), format!("{side}{k}"), None)
+                    .await
+                    .unwrap_or_else(|e| panic!("k{k} written on the {side}: {e}"));
+            }
+        }
+    });
+    net.heal().unwrap();
+    for i in 0..5 {
+        wait_alive(&kvnode, &net, i, 5, "healed");
+    }
+    runtime.block_on(async {
+        // Every stand-in hands its hints off.
+        let deadline = Instant::now() + SETTLE;
+        let mut pending = hints_pending(&net).await;
+        while pending != Some(0) {
+            assert!(
+                Instant::now() < deadline,
+                "hints still pending after {SETTLE:?}: {pending:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            pending = hints_pending(&net).await;
+        }
+        // Both sides' writes survive, as siblings.
+        let config = kv_client::ClientConfig::new(vec![addr(&net, 4).to_string()]);
+        let client = kv_client::Client::connect(config).await.unwrap();
+        for k in 0..KEYS {
+            let got = client
+                .get_with(format!("k{k}"), Some(kv_client::Consistency::All))
+                .await
+                .unwrap();
+            let mut values: Vec<String> = got
+                .siblings
+                .iter()
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .collect();
+            values.sort();
+            assert_eq!(values, [format!("left{k}"), format!("right{k}")], "k{k}");
+        }
+    });
+    drop(nodes);
 }
 
 /// Starts `kvh-probe hold-netns` in a process group of its own (as a

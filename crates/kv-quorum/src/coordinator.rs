@@ -309,7 +309,10 @@ impl Coordinator {
             .filter(|&id| self.liveness.is_alive(id))
             .collect();
         let home_alive = targets.len();
-        if self.config.mode == Mode::Sloppy && targets.len() < r {
+        // Sloppy reads ask the list sloppy writes use: the stand-ins for
+        // the home replicas that are down, so a read on one side of a
+        // partition sees what was written on that side.
+        if self.config.mode == Mode::Sloppy {
             let missing = home.len() - targets.len();
             targets.extend(
                 self.placement
@@ -508,34 +511,45 @@ impl Coordinator {
         // Each target with the home replica it stands in for, if any.
         let mut targets: Vec<(NodeId, Option<NodeId>)> =
             alive.iter().map(|&id| (id, None)).collect();
-        if self.config.mode == Mode::Sloppy && !alive.is_empty() {
+        if self.config.mode == Mode::Sloppy {
             let stand_ins = self
                 .placement
                 .fallbacks(key, n)
                 .filter(|&id| self.liveness.is_alive(id));
             targets.extend(stand_ins.zip(dead.iter().map(|&d| Some(d))));
         }
-        // Dots are issued only by home replicas, so even a sloppy write
-        // needs one of them alive.
-        if targets.len() < w || alive.is_empty() {
+        if targets.len() < w {
             return Err(QuorumError::Unavailable {
                 required: w,
-                alive: if alive.is_empty() { 0 } else { targets.len() },
+                alive: targets.len(),
             });
         }
         let key = Bytes::copy_from_slice(key);
         let timeout = opts.timeout.unwrap_or(self.config.timeout);
         let mut deadline = self.timer.sleep(timeout);
 
-        // Phase 1: one home replica issues the dot; the local node first.
-        let mut issuers = alive.clone();
-        if let Some(i) = issuers.iter().position(|&id| id == self.local) {
-            issuers[..=i].rotate_right(1);
+        // Phase 1: one target issues the dot: a home replica if one is
+        // reachable, else (sloppy mode) a stand-in, which issues it as its
+        // own actor over its own stored state of the key, exactly as a
+        // home replica does; the local node first within each group. A
+        // stand-in's dots are as unique as a home's (its state of the key
+        // stays in its data store, and a node that may have lost data takes
+        // a fresh actor), and to the home replicas its write is one more
+        // sibling when the hint is handed off.
+        let mut issuers = targets.clone();
+        let homes_alive = alive.len();
+        for group in [0..homes_alive, homes_alive..issuers.len()] {
+            if let Some(i) = issuers[group.clone()]
+                .iter()
+                .position(|&(id, _)| id == self.local)
+            {
+                issuers[group.start..=group.start + i].rotate_right(1);
+            }
         }
-        let mut written: Option<(NodeId, SiblingSet, Dot)> = None;
+        let mut written: Option<(NodeId, Option<NodeId>, SiblingSet, Dot)> = None;
         let mut maybe_applied = false;
         let mut failure: Option<QuorumError> = None;
-        for &issuer in &issuers {
+        for &(issuer, stands_in_for) in &issuers {
             let req = ReplicaRequest::Write {
                 key: key.clone(),
                 context: seen.clone(),
@@ -556,7 +570,7 @@ impl Coordinator {
             };
             match answer {
                 Ok(ReplicaResponse::Written { set, dot }) => {
-                    written = Some((issuer, set, dot));
+                    written = Some((issuer, stands_in_for, set, dot));
                     break;
                 }
                 // A refusal guarantees nothing was written only if no
@@ -589,7 +603,7 @@ impl Coordinator {
                 Err(_) => {}
             }
         }
-        let Some((issuer, set, dot)) = written else {
+        let Some((issuer, stands_in_for, set, dot)) = written else {
             if maybe_applied {
                 return Err(QuorumError::Indeterminate {
                     acked: 0,
@@ -610,10 +624,12 @@ impl Coordinator {
             });
         }
 
-        // Phase 2: the state goes to every other target.
+        // Phase 2: the state goes to every other target. A stand-in that
+        // issued keeps it as a hint too (its own store is not where the
+        // owner will find it), and that hint, not its write, is its ack.
         let calls: Vec<Call> = targets
             .iter()
-            .filter(|(id, _)| *id != issuer)
+            .filter(|&&(id, owner)| id != issuer || owner.is_some())
             .map(|&(to, owner)| {
                 let req = match owner {
                     None => ReplicaRequest::Replicate {
@@ -629,7 +645,7 @@ impl Coordinator {
                 self.call(to, req)
             })
             .collect();
-        let mut tracker = QuorumTracker::new(w, 1, calls.len());
+        let mut tracker = QuorumTracker::new(w, usize::from(stands_in_for.is_none()), calls.len());
         let mut hint_full: Option<NodeId> = None;
         let outcome = Self::gather(calls, &mut tracker, &mut deadline, |node, answer| {
             match answer {

@@ -238,3 +238,179 @@ fn a_replay_round_delivers_at_most_one_batch() {
         }
     }
 }
+
+/// Crashes every home replica of `key`.
+fn crash_home(sim: &Sim, key: &str) -> Vec<NodeId> {
+    let h = home(sim, key.as_bytes());
+    for &id in &h {
+        sim.crash(id);
+    }
+    h
+}
+
+/// Heals `nodes` and replays every node's hints to them.
+fn heal_and_hand_off(sim: &Sim, nodes: &[NodeId]) {
+    for &id in nodes {
+        sim.heal(id);
+    }
+    for &id in &sim.nodes {
+        let view = sim.view(id);
+        sim.run(sim.replayer(id).replay_alive(&view)).unwrap();
+    }
+    sim.settle();
+}
+
+#[test]
+fn a_sloppy_write_succeeds_with_every_home_replica_down() {
+    for seed in seeds(1300, 20) {
+        // Six nodes, N=3: three stand-ins for three dead home replicas.
+        let sim = Sim::new(seed, 6);
+        let h = crash_home(&sim, "k");
+        let coordinator = stand_in(&sim, "k");
+        let c = sim.coordinator(coordinator, sloppy());
+        sim.put(&c, "k", "v", None, RequestOptions::default())
+            .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        sim.settle();
+        heal_and_hand_off(&sim, &h);
+        for &id in &h {
+            assert_eq!(sim.stored(id, "k"), vec![b("v")], "seed {seed}, node {id}");
+        }
+        for &id in &sim.nodes {
+            assert_eq!(
+                sim.replica(id).hints().stats().count,
+                0,
+                "seed {seed}, node {id}"
+            );
+        }
+    }
+}
+
+#[test]
+fn strict_mode_still_refuses_without_a_home_replica() {
+    let sim = Sim::new(1350, 6);
+    crash_home(&sim, "k");
+    let c = sim.coordinator(stand_in(&sim, "k"), config());
+    let err = sim
+        .put(&c, "k", "v", None, RequestOptions::default())
+        .unwrap_err();
+    assert!(
+        matches!(err, QuorumError::Unavailable { alive: 0, .. }),
+        "{err:?}"
+    );
+    assert!(err.nothing_written());
+}
+
+#[test]
+fn a_stand_in_never_reuses_a_dot_after_its_hints_were_delivered() {
+    for seed in seeds(1400, 10) {
+        let sim = Sim::new(seed, 6);
+        let issuer = stand_in(&sim, "k");
+        let c = sim.coordinator(issuer, sloppy());
+        // Blind writes through the same stand-in, each while every home
+        // replica is down and each handed off before the next.
+        for value in ["a", "b"] {
+            let h = crash_home(&sim, "k");
+            sim.put(&c, "k", value, None, RequestOptions::default())
+                .unwrap_or_else(|e| panic!("seed {seed}, {value}: {e}"));
+            sim.settle();
+            heal_and_hand_off(&sim, &h);
+        }
+        // Both blind writes survive, as siblings, on every home replica.
+        for &id in &home(&sim, b"k") {
+            let mut stored = sim.stored(id, "k");
+            stored.sort();
+            assert_eq!(stored, vec![b("a"), b("b")], "seed {seed}, node {id}");
+        }
+    }
+}
+
+/// Two keys for each of the placements `classes` tells apart: the keys
+/// `k0, k1, ...` in order, by which flags `classes` raises for their home.
+fn keys_placed<const C: usize>(sim: &Sim, classes: impl Fn(&[NodeId]) -> [bool; C]) -> Vec<String> {
+    let mut found: Vec<Vec<String>> = vec![Vec::new(); C];
+    for i in 0u32..10_000 {
+        let key = format!("k{i}");
+        let flags = classes(&home(sim, key.as_bytes()));
+        for (class, _) in flags.iter().enumerate().filter(|(_, on)| **on) {
+            if found[class].len() < 2 {
+                found[class].push(key.clone());
+            }
+        }
+        if found.iter().all(|f| f.len() == 2) {
+            break;
+        }
+    }
+    assert!(
+        found.iter().all(|f| f.len() == 2),
+        "no key for some placement"
+    );
+    found.concat()
+}
+
+#[test]
+fn both_sides_of_a_partition_take_writes_and_every_one_survives_the_heal() {
+    for seed in seeds(1500, 20) {
+        let sim = Sim::new(seed, 6);
+        // Two halves of three, each with W=2 nodes: the home replicas of
+        // one key, and the rest. Keys whose home replicas all sit on the
+        // first side, and keys split across both.
+        let left = home(&sim, b"k0");
+        let right: Vec<NodeId> = sim
+            .nodes
+            .iter()
+            .copied()
+            .filter(|id| !left.contains(id))
+            .collect();
+        let (left, right) = (&left[..], &right[..]);
+        let keys = keys_placed(&sim, |h| {
+            let on_left = h.iter().filter(|id| left.contains(id)).count();
+            [on_left == 3, on_left == 1, on_left == 2]
+        });
+        sim.split(left);
+        let opts = RequestOptions::default();
+        let mut acked = Vec::new();
+        for i in 0..36 {
+            let side = if i % 2 == 0 { left } else { right };
+            let coordinator = side[sim.random(3) as usize];
+            let c = sim.coordinator(coordinator, sloppy());
+            let key = keys[(i / 2) % keys.len()].clone();
+            let value = format!("v{i}");
+            sim.put(&c, &key, &value, None, opts)
+                .unwrap_or_else(|e| panic!("seed {seed}: {key}={value} via {coordinator}: {e}"));
+            acked.push((side, key, value));
+        }
+        sim.settle();
+        // Before the heal, a sloppy read sees what its own side wrote.
+        for (side, key, value) in &acked {
+            let c = sim.coordinator(side[sim.random(3) as usize], sloppy());
+            let got = sim
+                .get(&c, key, opts)
+                .unwrap_or_else(|e| panic!("seed {seed}: {key} on its side: {e}"));
+            assert!(
+                got.siblings.contains(&b(value)),
+                "seed {seed}: {key}={value} unseen on its own side: {:?}",
+                got.siblings
+            );
+        }
+        sim.rejoin();
+        heal_and_hand_off(&sim, &[]);
+        let reader = sim.coordinator(sim.nodes[0], sloppy());
+        for (_, key, value) in &acked {
+            let got = sim
+                .get(&reader, key, ALL)
+                .unwrap_or_else(|e| panic!("seed {seed}: {key}: {e}"));
+            assert!(
+                got.siblings.contains(&b(value)),
+                "seed {seed}: {key}={value} lost after the heal: {:?}",
+                got.siblings
+            );
+        }
+        for &id in &sim.nodes {
+            assert_eq!(
+                sim.replica(id).hints().stats().count,
+                0,
+                "seed {seed}, node {id}"
+            );
+        }
+    }
+}

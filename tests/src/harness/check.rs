@@ -250,9 +250,120 @@ pub fn check(ops: &[Op], keys: &[String]) -> Findings {
     f
 }
 
+/// The network's groups over a run: which nodes could reach each other
+/// from each moment on, as the nemesis partitioned and healed it.
+#[derive(Debug, Clone)]
+pub struct Topology {
+    /// `(from_ms, groups)`, in time order; the first starts at 0.
+    changes: Vec<(f64, Vec<Vec<usize>>)>,
+}
+
+impl Topology {
+    /// `nodes` nodes, all connected.
+    pub fn whole(nodes: usize) -> Self {
+        Self {
+            changes: vec![(0.0, vec![(0..nodes).collect()])],
+        }
+    }
+
+    /// From `at_ms` on, the nodes form `groups`.
+    pub fn change(&mut self, at_ms: f64, groups: Vec<Vec<usize>>) {
+        self.changes.push((at_ms, groups));
+    }
+
+    /// The groups at `t_ms`.
+    pub fn groups_at(&self, t_ms: f64) -> &[Vec<usize>] {
+        let i = self.changes.partition_point(|(from, _)| *from <= t_ms);
+        &self.changes[i.saturating_sub(1)].1
+    }
+
+    /// The fewest nodes `node` could reach (itself included) at any moment
+    /// from `from_ms` to `to_ms`.
+    pub fn reach_min(&self, node: usize, from_ms: f64, to_ms: f64) -> usize {
+        let reach = |groups: &[Vec<usize>]| {
+            groups
+                .iter()
+                .find(|g| g.contains(&node))
+                .map_or(1, Vec::len)
+        };
+        let mut least = reach(self.groups_at(from_ms));
+        for (at, groups) in &self.changes {
+            if *at > from_ms && *at <= to_ms {
+                least = least.min(reach(groups));
+            }
+        }
+        least
+    }
+}
+
+/// Writes refused as `Unavailable` although their coordinator could reach
+/// at least `w` nodes for the whole of the operation and the `settle_ms`
+/// before it (time for its failure detector to see who is there). Client
+/// `c` must have talked to node `c % nodes` only. Sloppy mode's mark is 0.
+pub fn refused_with_w_reachable(
+    ops: &[Op],
+    topology: &Topology,
+    nodes: usize,
+    w: usize,
+    settle_ms: f64,
+) -> u64 {
+    let refused = |op: &&Op| {
+        op.is_write()
+            && op.outcome == Outcome::Fail
+            && op
+                .error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("Unavailable"))
+    };
+    ops.iter()
+        .filter(refused)
+        .filter(|op| op.client != u32::MAX)
+        .filter(|op| {
+            let node = op.client as usize % nodes.max(1);
+            topology.reach_min(node, op.invoke_ms - settle_ms, op.complete_ms) >= w
+        })
+        .count() as u64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refusals_count_only_where_the_coordinator_reached_w_nodes() {
+        let mut topology = Topology::whole(5);
+        topology.change(10_000.0, vec![vec![0, 1], vec![2, 3, 4]]);
+        topology.change(20_000.0, vec![vec![0], vec![1, 2, 3, 4]]);
+        topology.change(30_000.0, vec![(0..5).collect()]);
+        let refused = |client: u32, t: f64| {
+            let mut o = op(OpKind::Blind, "k", Some(1), &[], &[], t, Outcome::Fail);
+            o.client = client;
+            o.error = Some("Unavailable: 2 replicas required, 1 reachable".to_owned());
+            o
+        };
+        let settle = 5_000.0;
+        let count = |ops: &[Op]| refused_with_w_reachable(ops, &topology, 5, 2, settle);
+        // Node 0 reached two nodes from 10 s to 20 s, settled by 15 s.
+        assert_eq!(count(&[refused(0, 16_000.0)]), 1);
+        assert_eq!(
+            count(&[refused(5, 16_000.0)]),
+            1,
+            "client 5 talks to node 0"
+        );
+        // The cut at 10 s left node 0 with two nodes: still W.
+        assert_eq!(count(&[refused(0, 12_000.0)]), 1);
+        // Alone from 20 s, and then healed too recently to be judged.
+        assert_eq!(count(&[refused(0, 24_000.0)]), 0);
+        assert_eq!(count(&[refused(0, 31_000.0)]), 0);
+        assert_eq!(count(&[refused(0, 36_000.0)]), 1);
+        // Other failures and acknowledged writes are not refusals.
+        let mut timeout = refused(0, 16_000.0);
+        timeout.error = Some("Timeout: 1 of 2".to_owned());
+        let mut acked = refused(0, 16_000.0);
+        acked.outcome = Outcome::Ok;
+        assert_eq!(count(&[timeout, acked]), 0);
+        assert_eq!(topology.groups_at(25_000.0), &[vec![0], vec![1, 2, 3, 4]]);
+    }
 
     fn op(
         kind: OpKind,

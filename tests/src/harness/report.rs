@@ -42,6 +42,11 @@ pub struct ScenarioResult {
     /// Seconds from the end of the load (after healing) until every key's
     /// home replicas agreed; `None` if they did not within the bound.
     pub converge_s: Option<f64>,
+    /// Sloppy mode: writes refused (`Unavailable`) although their
+    /// coordinator reached W nodes; the mark is 0. `None` in strict mode.
+    pub refused_with_w: Option<u64>,
+    /// Sloppy mode: seconds from healing until no node held a hint.
+    pub hints_drain_s: Option<f64>,
     /// The fault methods used.
     pub faults: String,
     /// The fault log, with times.
@@ -66,6 +71,8 @@ impl ScenarioResult {
             indeterminate: 0,
             findings: Findings::default(),
             converge_s: None,
+            refused_with_w: None,
+            hints_drain_s: None,
             faults: String::new(),
             nemesis: Vec::new(),
             history: None,
@@ -106,6 +113,11 @@ impl ScenarioResult {
             if count > 0 {
                 reasons.push(format!("{name}: {count}"));
             }
+        }
+        if let Some(refused) = self.refused_with_w.filter(|&n| n > 0) {
+            reasons.push(format!(
+                "writes refused while W nodes were reachable: {refused}"
+            ));
         }
         if strict && f.stale_reads > 0 {
             reasons.push(format!("stale reads in strict mode: {}", f.stale_reads));
@@ -155,6 +167,8 @@ struct Row<'a> {
     unread_keys: u64,
     availability: f64,
     converge_s: Option<f64>,
+    refused_with_w: Option<u64>,
+    hints_drain_s: Option<f64>,
     faults: &'a str,
     status: String,
     reason: Option<String>,
@@ -184,6 +198,8 @@ impl<'a> From<&'a ScenarioResult> for Row<'a> {
             unread_keys: r.findings.unread_keys,
             availability: (r.availability() * 10_000.0).round() / 10_000.0,
             converge_s: r.converge_s.map(|s| (s * 10.0).round() / 10.0),
+            refused_with_w: r.refused_with_w,
+            hints_drain_s: r.hints_drain_s.map(|s| (s * 10.0).round() / 10.0),
             faults: &r.faults,
             status: r.status_text(),
             reason,
@@ -209,6 +225,12 @@ pub fn print_one(r: &ScenarioResult) {
     );
     if let Status::Skipped(why) = &r.status {
         println!("    skipped: {why}");
+    }
+    if let Some(refused) = r.refused_with_w {
+        println!("    writes refused while W nodes were reachable: {refused} (mark: 0)");
+    }
+    if let Some(drain) = r.hints_drain_s {
+        println!("    hints drained {drain:.1} s after healing");
     }
     for reason in &r.reasons {
         println!("    reason: {reason}");

@@ -43,6 +43,15 @@ pub const GOSSIP_INTERVAL_MS: u64 = 200;
 pub const ANTI_ENTROPY_INTERVAL_MS: u64 = 1000;
 /// Longer than the failure detector takes to convict (about 3.4 s).
 pub const PAUSE: Duration = Duration::from_secs(6);
+/// How long each partition of the sloppy scenario lasts: longer than the
+/// failure detector takes, so coordinators act on what they can reach.
+pub const SLOPPY_CUT: Duration = Duration::from_secs(8);
+/// How long the sloppy scenario's network stays healed between cuts.
+pub const SLOPPY_HEALED: Duration = Duration::from_secs(2);
+/// Time a coordinator's failure detector is given to see a new partition
+/// before a refused write counts against sloppy mode (it convicts in about
+/// 3.4 s).
+pub const DETECT_SETTLE_MS: f64 = 5000.0;
 /// How far the skewed node's wall clock is off.
 pub const SKEW_S: i64 = 60;
 /// Retries of a key's final read.
@@ -130,6 +139,9 @@ struct Nemesis {
     start: Instant,
     log: Vec<String>,
     rng: ChaCha8Rng,
+    /// The network's groups from each moment on, as the partitions and
+    /// heals made them (milliseconds since the start).
+    topology: check::Topology,
 }
 
 impl Nemesis {
@@ -137,6 +149,10 @@ impl Nemesis {
         let line = format!("{:.1}s {what}", self.start.elapsed().as_secs_f64());
         println!("  nemesis: {line}");
         self.log.push(line);
+    }
+
+    fn now_ms(&self) -> f64 {
+        self.start.elapsed().as_secs_f64() * 1000.0
     }
 }
 
@@ -186,9 +202,10 @@ fn node_count(opts: &Options, scenario: Scenario) -> usize {
     match scenario {
         Scenario::FiveNodes => opts.nodes.max(5),
         // With three nodes and N=3 every node is home to every key: no
-        // stand-in exists, so no hint would ever be written. A fourth node
-        // makes the sloppy path (hints, handoff) run.
-        Scenario::PartitionSloppy => opts.nodes.max(4),
+        // stand-in exists, so no hint would ever be written. More nodes
+        // make the sloppy path (stand-ins, hints, handoff) run.
+        // Five, so that halves of two and three each hold W=2 nodes.
+        Scenario::PartitionSloppy => opts.nodes.max(5),
         _ => opts.nodes,
     }
 }
@@ -228,6 +245,7 @@ async fn run_inner(
         start,
         log: Vec::new(),
         rng: ChaCha8Rng::seed_from_u64(opts.seed),
+        topology: check::Topology::whole(nodes),
     };
     nemesis.note(format!(
         "{nodes} nodes up, N={n} R={q} W={q} {}",
@@ -248,6 +266,9 @@ async fn run_inner(
             keys: KEYS,
             addrs: cluster.addrs(),
             pin_first,
+            // Sloppy mode is judged by what each coordinator could reach,
+            // so each client talks to one node only.
+            pinned: scenario.sloppy(),
             seed: opts.seed,
         },
         recorder.clone(),
@@ -267,13 +288,18 @@ async fn run_inner(
     )
     .await;
     // Heal whatever happened, even after a fault that failed.
-    if let Some(ns) = &cluster.netns
-        && let Err(e) = ns.heal()
-    {
-        result
-            .reasons
-            .push(format!("cannot heal the network: {e:#}"));
+    if let Some(ns) = &cluster.netns {
+        match ns.heal() {
+            Ok(()) => {
+                let at = nemesis.now_ms();
+                nemesis.topology.change(at, vec![(0..nodes).collect()]);
+            }
+            Err(e) => result
+                .reasons
+                .push(format!("cannot heal the network: {e:#}")),
+        }
     }
+    let healed_at = Instant::now();
     let revived = cluster.revive_all();
     nemesis.note("healed".to_owned());
     tokio::time::sleep(COOLDOWN).await;
@@ -314,7 +340,14 @@ async fn run_inner(
     // Sloppy mode: every hint must be handed off.
     if scenario.sloppy() {
         match hints_drained(&addrs, Instant::now() + CONVERGE_BOUND).await {
-            Ok(delivered) => nemesis.note(format!("every hint delivered ({delivered} in all)")),
+            Ok(delivered) => {
+                let drain = healed_at.elapsed();
+                result.hints_drain_s = Some(drain.as_secs_f64());
+                nemesis.note(format!(
+                    "every hint delivered ({delivered} in all), {:.1}s after healing",
+                    drain.as_secs_f64()
+                ));
+            }
             Err(pending) => result.reasons.push(format!(
                 "{pending} hints still pending {CONVERGE_BOUND:?} after healing"
             )),
@@ -342,6 +375,15 @@ async fn run_inner(
     result.history = Some(path.display().to_string());
     result.fill_counts(&ops);
     result.findings = check::check(&ops, &keys);
+    if scenario.sloppy() {
+        result.refused_with_w = Some(check::refused_with_w_reachable(
+            &ops,
+            &nemesis.topology,
+            nodes,
+            usize::from(q),
+            DETECT_SETTLE_MS,
+        ));
+    }
     result.nemesis = nemesis.log;
     drop(cluster);
     Ok(())
@@ -434,7 +476,35 @@ async fn nemesis_run(
                 PAUSE.as_secs()
             )
         }
-        Scenario::PartitionStrict | Scenario::PartitionSloppy => {
+        Scenario::PartitionSloppy => {
+            // Alternately the cluster cut in halves (each holding W
+            // nodes) and one node cut off from the rest, healed between.
+            let mut steps = 0;
+            while left(end) > Duration::ZERO && steps < 1000 {
+                let groups = if steps % 2 == 0 {
+                    let mut order: Vec<usize> = (0..nodes).collect();
+                    for i in (1..order.len()).rev() {
+                        order.swap(i, nm.rng.random_range(0..=i));
+                    }
+                    let (a, b) = order.split_at(nodes / 2);
+                    vec![a.to_vec(), b.to_vec()]
+                } else {
+                    let i = nm.rng.random_range(0..nodes);
+                    vec![vec![i], (0..nodes).filter(|&j| j != i).collect()]
+                };
+                steps += 1;
+                partition(cluster, nm, &groups);
+                tokio::time::sleep(SLOPPY_CUT.min(left(end))).await;
+                heal(cluster, nm);
+                tokio::time::sleep(SLOPPY_HEALED.min(left(end))).await;
+            }
+            format!(
+                "netns: halves, or one node from the rest, for {} s at a time, healed for {} s between",
+                SLOPPY_CUT.as_secs(),
+                SLOPPY_HEALED.as_secs()
+            )
+        }
+        Scenario::PartitionStrict => {
             let i = nm.rng.random_range(0..nodes);
             let rest: Vec<usize> = (0..nodes).filter(|&j| j != i).collect();
             partition(cluster, nm, &[vec![i], rest]);
@@ -561,7 +631,11 @@ fn restart(cluster: &mut Cluster, nm: &mut Nemesis, i: usize) {
 fn partition(cluster: &Cluster, nm: &mut Nemesis, groups: &[Vec<usize>]) {
     if let Some(ns) = &cluster.netns {
         match ns.partition(groups) {
-            Ok(()) => nm.note(format!("partition {groups:?}")),
+            Ok(()) => {
+                nm.note(format!("partition {groups:?}"));
+                let at = nm.now_ms();
+                nm.topology.change(at, groups.to_vec());
+            }
             Err(e) => nm.note(format!("partition {groups:?} failed: {e:#}")),
         }
     }
@@ -570,7 +644,12 @@ fn partition(cluster: &Cluster, nm: &mut Nemesis, groups: &[Vec<usize>]) {
 fn heal(cluster: &Cluster, nm: &mut Nemesis) {
     if let Some(ns) = &cluster.netns {
         match ns.heal() {
-            Ok(()) => nm.note("heal the network".to_owned()),
+            Ok(()) => {
+                nm.note("heal the network".to_owned());
+                let at = nm.now_ms();
+                nm.topology
+                    .change(at, vec![(0..cluster.addrs().len()).collect()]);
+            }
             Err(e) => nm.note(format!("heal failed: {e:#}")),
         }
     }

@@ -38,6 +38,9 @@ pub struct WorkloadConfig {
     /// When set, every client starts at this node (to kill the node that
     /// coordinates the writes in flight).
     pub pin_first: Option<usize>,
+    /// Client `c` talks to node `c % nodes` only, never failing over, so
+    /// that the history says which node coordinated each operation.
+    pub pinned: bool,
     /// The seed.
     pub seed: u64,
 }
@@ -155,7 +158,12 @@ async fn client_loop(
 ) {
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ ((c as u64 + 1) << 48));
     let first = config.pin_first.unwrap_or(c);
-    let Some(client) = connect(client_config(&config.addrs, first), stop_at).await else {
+    let addrs = if config.pinned && !config.addrs.is_empty() {
+        vec![config.addrs[c % config.addrs.len()].clone()]
+    } else {
+        config.addrs.clone()
+    };
+    let Some(client) = connect(client_config(&addrs, first), stop_at).await else {
         return;
     };
     let client_id = u32::try_from(c).unwrap_or(u32::MAX - 1);

@@ -184,6 +184,13 @@ struct State {
     hint_limits: HintLimits,
     /// Fresh actors handed out after power cuts that lost writes.
     epochs: u64,
+    /// Links cut by a partition, each pair in id order: neither side
+    /// reaches nor sees the other.
+    cuts: BTreeSet<(NodeId, NodeId)>,
+}
+
+fn link(a: NodeId, b: NodeId) -> (NodeId, NodeId) {
+    (a.min(b), a.max(b))
 }
 
 impl State {
@@ -263,6 +270,7 @@ impl Sim {
                 durability,
                 hint_limits: limits,
                 epochs: 0,
+                cuts: BTreeSet::new(),
             })),
             seed,
             ring: Arc::new(StaticRing::new(ids.iter().copied())),
@@ -344,16 +352,43 @@ impl Sim {
         self.lock().rng.random_range(0..below)
     }
 
+    /// A coordinator on node `local`, which sees the cluster from there:
+    /// through the links a partition left it (see [`Sim::split`]).
     pub fn coordinator(&self, local: NodeId, config: QuorumConfig) -> Coordinator {
+        let view = Arc::new(self.view(local));
         Coordinator::new(
             local,
             config,
             self.ring.clone(),
-            Arc::new(self.clone()),
-            Arc::new(self.clone()),
+            view.clone(),
+            view,
             Arc::new(self.clone()),
         )
         .unwrap()
+    }
+
+    /// The cluster as node `from` reaches and sees it.
+    pub fn view(&self, from: NodeId) -> View {
+        View {
+            sim: self.clone(),
+            from,
+        }
+    }
+
+    /// Partitions the cluster in two: `side` and the rest. Each side's
+    /// failure detectors report the other side dead at once.
+    pub fn split(&self, side: &[NodeId]) {
+        let mut s = self.lock();
+        for &a in side {
+            for &b in self.nodes.iter().filter(|b| !side.contains(b)) {
+                s.cuts.insert(link(a, b));
+            }
+        }
+    }
+
+    /// Every partition made by [`Sim::split`] heals.
+    pub fn rejoin(&self) {
+        self.lock().cuts.clear();
     }
 
     /// A coordinator on every node, in node order.
@@ -367,7 +402,7 @@ impl Sim {
     pub fn replayer(&self, node: NodeId) -> HintReplayer {
         HintReplayer::new(
             self.replica(node),
-            Arc::new(self.clone()),
+            Arc::new(self.view(node)),
             Arc::new(self.clone()),
             Duration::from_millis(100),
             16,
@@ -434,15 +469,57 @@ impl Sim {
     }
 }
 
+/// The simulated cluster as one node reaches and sees it: calls across a
+/// cut link fail as calls to a down node do, and the node's failure
+/// detector reports the other side dead.
+#[derive(Clone)]
+pub struct View {
+    sim: Sim,
+    from: NodeId,
+}
+
+impl ReplicaTransport for View {
+    fn call(
+        &self,
+        to: NodeId,
+        req: ReplicaRequest,
+    ) -> BoxFuture<'static, Result<ReplicaResponse, TransportError>> {
+        self.sim.send(Some(self.from), to, req)
+    }
+}
+
+impl Liveness for View {
+    fn is_alive(&self, node: NodeId) -> bool {
+        let s = self.sim.lock();
+        !s.suspected.contains(&node) && !s.cuts.contains(&link(self.from, node))
+    }
+}
+
 impl ReplicaTransport for Sim {
     fn call(
         &self,
         to: NodeId,
         req: ReplicaRequest,
     ) -> BoxFuture<'static, Result<ReplicaResponse, TransportError>> {
+        self.send(None, to, req)
+    }
+}
+
+impl Sim {
+    /// Sends `req` to `to`, from `from` if known (a message across a cut
+    /// link is lost as one to a down node is).
+    fn send(
+        &self,
+        from: Option<NodeId>,
+        to: NodeId,
+        req: ReplicaRequest,
+    ) -> BoxFuture<'static, Result<ReplicaResponse, TransportError>> {
         let (tx, rx) = oneshot::channel();
         let mut s = self.lock();
-        let fault = s.faults.get(&to).copied().unwrap_or_default();
+        let mut fault = s.faults.get(&to).copied().unwrap_or_default();
+        if from.is_some_and(|from| s.cuts.contains(&link(from, to))) {
+            fault.down = true;
+        }
         let d = s.latency(to);
         if !fits_a_frame(&req) {
             s.schedule(
