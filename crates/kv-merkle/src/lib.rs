@@ -1,8 +1,10 @@
 //! Incremental Merkle trees over key ranges, and a message-driven diff for anti-entropy.
 //!
 //! Replicas that missed writes for a long time must find exactly what
-//! differs without shipping their whole data set. Each replica keeps one
-//! [`MerkleTree`] per key range it holds:
+//! differs without shipping their whole data set. A replica keeps a
+//! [`MerkleTree`] per key range it holds and compares it with the other
+//! replicas of that range (kvnode today keeps one tree over all of its
+//! keys):
 //!
 //! - every entry contributes an [`item_hash`] of its key and version
 //!   metadata (BLAKE3), to the bucket [`TreeConfig::bucket_of`] its key

@@ -15,13 +15,13 @@
 //!   then fills with distinct nodes; [`Ring::successors`] continues the same
 //!   order for sloppy-quorum fallbacks.
 //! - **Exact movement.** [`Ring::add_node`] and [`Ring::remove_node`] return
-//!   the exact [`RangeMove`]s, `(from, to)` per range, so rebalancing streams
-//!   those ranges and nothing else. A join only ever moves ranges *to* the
+//!   the exact [`RangeMove`]s, `(from, to)` per range, so that rebalancing
+//!   can stream those ranges and nothing else (kvnode does not stream yet). A join only ever moves ranges *to* the
 //!   new node; a leave only *from* the leaving node.
 //!   [`Ring::replica_changes`] gives the same for replica sets of size `n`
 //!   (what a replicated store streams), and [`Ring::owned_ranges`] /
 //!   [`Ring::replicated_ranges`] what one node holds.
-//! - **Gossip.** The ring is serde-serializable as a [`RingState`] (a format
+//! - **Serialization.** The ring is serde-serializable as a [`RingState`] (a format
 //!   version, the [`RingConfig`], and the [`NodeSpec`]s); a ring rebuilt from
 //!   the same specs in any order is identical ([`Ring::from_specs`]).
 //!

@@ -21,7 +21,10 @@ use serde::{Deserialize, Serialize};
 ///
 /// 2: `Hello` carries the opener's [`ClusterSettings`].
 /// 3: a read's `Response::Value` says how many siblings it left out.
-pub const PROTOCOL_VERSION: u16 = 3;
+/// 4: every frame carries a CRC-32 of its payload (see [`crate::frame`]); a
+/// peer of an older version then fails on its first frame with a checksum
+/// or framing error rather than a version mismatch.
+pub const PROTOCOL_VERSION: u16 = 4;
 
 /// Magic bytes that open every `Hello`, so that a stray client of another
 /// protocol is told apart from a peer of another version.

@@ -11,7 +11,7 @@ use bytes::{BufMut, BytesMut};
 use futures::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_util::codec::{Decoder, Framed};
+use tokio_util::codec::{Decoder, Encoder, Framed};
 
 use common::Node;
 use kv_client::ClientError;
@@ -121,6 +121,37 @@ async fn random_bytes_are_refused() {
 }
 
 #[tokio::test]
+async fn a_frame_damaged_on_the_way_is_refused_and_closed() {
+    let node = node();
+    let mut s = handshaken(&node).await;
+    // A well-formed request whose payload no longer matches its checksum.
+    let mut codec = WireCodec::<(), Envelope<Request>>::new(FRAME_LEN_MAX);
+    let mut frame = BytesMut::new();
+    let put = Request::Put {
+        key: bytes::Bytes::from_static(b"damaged"),
+        value: bytes::Bytes::from_static(b"value"),
+        context: None,
+        consistency: None,
+    };
+    codec
+        .encode(Envelope { id: 1, body: put }, &mut frame)
+        .unwrap();
+    let last = frame.len() - 1;
+    frame[last] ^= 0x20;
+    s.write_all(&frame).await.unwrap();
+    let answer = read_answer(&mut s).await.expect("an error answer");
+    match answer.body {
+        Response::Error(e) => assert!(e.message.contains("checksum"), "{}", e.message),
+        other => panic!("expected an error, got {other:?}"),
+    }
+    expect_closed(&mut s, Duration::from_secs(5)).await;
+    // Nothing of it was stored.
+    let client = node.client().await;
+    assert!(client.get("damaged").await.unwrap().siblings.is_empty());
+    still_serves(&node).await;
+}
+
+#[tokio::test]
 async fn truncated_frame_times_out() {
     let node = node();
     let mut s = handshaken(&node).await;
@@ -138,6 +169,7 @@ async fn unknown_message_type_is_an_error() {
     // Envelope { id: 7, body: variant 99 }, which no Request has.
     let mut frame = BytesMut::new();
     frame.put_u32(2);
+    frame.put_u32(crc32fast::hash(&[7, 99]));
     frame.put_slice(&[7, 99]);
     s.write_all(&frame).await.unwrap();
     let answer = read_answer(&mut s).await.expect("an error answer");
