@@ -519,7 +519,7 @@ async fn nemesis_run(
             let mut steps = 0;
             while left(end) > Duration::ZERO && steps < 1000 {
                 steps += 1;
-                match nm.rng.random_range(0..4u32) {
+                match nm.rng.random_range(0..5u32) {
                     0 => {
                         let groups = random_groups(&mut nm.rng, nodes);
                         partition(cluster, nm, &groups);
@@ -546,13 +546,23 @@ async fn nemesis_run(
                             }
                         }
                     }
+                    3 => {
+                        let i = nm.rng.random_range(0..nodes);
+                        let delay = Duration::from_millis(nm.rng.random_range(20..300));
+                        if let Some(ns) = &cluster.netns {
+                            match ns.set_delay(i, delay) {
+                                Ok(()) => nm.note(format!("{delay:?} delay into node {i}")),
+                                Err(e) => nm.note(format!("set delay failed: {e:#}")),
+                            }
+                        }
+                    }
                     _ => heal(cluster, nm),
                 }
                 let wait = Duration::from_millis(nm.rng.random_range(1000..3000));
                 tokio::time::sleep(wait.min(left(end))).await;
             }
             heal(cluster, nm);
-            "flapping netns partitions, one-way cuts and lossy links every 1-3 s".to_owned()
+            "flapping netns partitions, one-way cuts, lossy and slow (20-300 ms) links every 1-3 s".to_owned()
         }
         Scenario::ClockSkew => {
             let i = nm.rng.random_range(0..nodes);
