@@ -351,3 +351,47 @@ path = "../kv-storage"
         vec!["kv-storage", "tokio"]
     );
 }
+
+#[test]
+fn the_client_library_links_no_store_internals() {
+    // Transitively, not only directly: what a user of kv-client compiles.
+    let out = std::process::Command::new(env!("CARGO"))
+        .current_dir(workspace_root())
+        .args([
+            "tree",
+            "--offline",
+            "--locked",
+            "-p",
+            "kv-client",
+            "-e",
+            "normal,build",
+        ])
+        .args(["--prefix", "none", "--format", "{p}"])
+        .output()
+        .expect("cargo tree runs");
+    assert!(
+        out.status.success(),
+        "cargo tree failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tree = String::from_utf8_lossy(&out.stdout);
+    let linked: Vec<&str> = tree
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| {
+            [
+                "kv-storage",
+                "kv-ring",
+                "kv-gossip",
+                "kv-quorum",
+                "kv-merkle",
+                "kvnode",
+            ]
+            .contains(name)
+        })
+        .collect();
+    assert!(
+        linked.is_empty(),
+        "kv-client links {linked:?}: a client needs only kv-wire's codec and client messages"
+    );
+}

@@ -8,10 +8,15 @@
 //!
 //! Architecture invariant: kv-wire describes bytes and types; it opens no
 //! sockets and spawns no tasks. The node and the client own the I/O.
+//!
+//! The node-to-node messages (module `peer`) are behind the `peer` feature, off
+//! by default: they carry kv-quorum's and kv-merkle's types, which a client
+//! of the store has no use for.
 
 pub mod client;
 pub mod frame;
 pub mod handshake;
+#[cfg(feature = "peer")]
 pub mod peer;
 
 use serde::{Deserialize, Serialize};

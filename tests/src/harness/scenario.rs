@@ -562,7 +562,8 @@ async fn nemesis_run(
                 tokio::time::sleep(wait.min(left(end))).await;
             }
             heal(cluster, nm);
-            "flapping netns partitions, one-way cuts, lossy and slow (20-300 ms) links every 1-3 s".to_owned()
+            "flapping netns partitions, one-way cuts, lossy and slow (20-300 ms) links every 1-3 s"
+                .to_owned()
         }
         Scenario::ClockSkew => {
             let i = nm.rng.random_range(0..nodes);
