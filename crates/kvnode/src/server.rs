@@ -378,8 +378,9 @@ fn encode_answer<Req: 'static, Resp: Serialize + 'static>(
     }
 }
 
-/// Rejects requests whose key or value exceeds the limits.
-fn check_request(req: &Request, limits: &Limits) -> Result<(), ErrorReply> {
+/// Rejects requests whose key or value exceeds the limits. The RESP front
+/// door checks its requests with the same function.
+pub(crate) fn check_request(req: &Request, limits: &Limits) -> Result<(), ErrorReply> {
     let (key, value) = match req {
         Request::Get { key, .. }
         | Request::Delete { key, .. }
