@@ -25,7 +25,7 @@ fn node() -> (Node, String) {
         std::fs::write(
             &config,
             format!(
-                "[limits]\nvalue_len_max = {VALUE_LEN_MAX}\nread_timeout_ms = 2000\nwrite_timeout_ms = 2000\n"
+                "[limits]\nvalue_len_max = {VALUE_LEN_MAX}\nread_timeout_ms = 2000\nwrite_timeout_ms = 1000\n"
             ),
         )
         .unwrap();
@@ -232,4 +232,88 @@ fn bad_input_is_answered_and_closed_and_the_node_still_serves() {
         .unwrap();
     let v: String = redis::cmd("GET").arg("canary").query(&mut con).unwrap();
     assert_eq!(v, "alive");
+}
+
+#[test]
+fn a_client_that_never_reads_is_closed_and_the_node_still_serves() {
+    let (_node, resp) = node();
+    let mut con = connect(&resp);
+    let big = vec![b'x'; VALUE_LEN_MAX];
+    let () = redis::cmd("SET")
+        .arg("big")
+        .arg(&big)
+        .query(&mut con)
+        .unwrap();
+
+    // Ask for far more answer bytes than socket buffers hold, read none.
+    let commands = 2000;
+    let mut s = std::net::TcpStream::connect(&resp).unwrap();
+    s.write_all(&b"GET big\r\n".repeat(commands)).unwrap();
+    // Well past the write timeout (1 s), the node has given up on us.
+    std::thread::sleep(Duration::from_secs(5));
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut got = 0usize;
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        match s.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("the node neither answered nor closed: {e}"),
+        }
+        assert!(
+            got < commands * VALUE_LEN_MAX,
+            "the node answered everything"
+        );
+    }
+    assert!(got < commands * VALUE_LEN_MAX / 2, "read {got} bytes");
+
+    let v: Vec<u8> = redis::cmd("GET").arg("big").query(&mut con).unwrap();
+    assert_eq!(v.len(), VALUE_LEN_MAX);
+}
+
+/// Debian's redis-cli, installed when missing; `None` (the test is
+/// skipped, and says so) when it cannot be.
+fn redis_cli() -> Option<&'static str> {
+    let works = || {
+        std::process::Command::new("redis-cli")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !works() {
+        let installed = std::process::Command::new("apt-get")
+            .args(["install", "-y", "-q", "redis-tools"])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !installed || !works() {
+            eprintln!("skipped: redis-cli is missing and apt-get could not install redis-tools");
+            return None;
+        }
+    }
+    Some("redis-cli")
+}
+
+#[test]
+fn redis_cli_works_against_the_front_door() {
+    let Some(cli) = redis_cli() else { return };
+    let (_node, resp) = node();
+    let (host, port) = resp.rsplit_once(':').unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(cli)
+            .args(["-h", host, "-p", port])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "redis-cli {args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    assert_eq!(run(&["PING"]), "PONG");
+    assert_eq!(run(&["SET", "greeting", "hello"]), "OK");
+    assert_eq!(run(&["GET", "greeting"]), "hello");
+    assert_eq!(run(&["MSET", "a", "1", "b", "2"]), "OK");
+    assert_eq!(run(&["MGET", "a", "b"]), "1\n2");
+    assert_eq!(run(&["DEL", "a", "b", "missing"]), "2");
+    assert!(run(&["INFO"]).contains("redis_version:"));
 }
