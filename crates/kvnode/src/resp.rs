@@ -337,14 +337,26 @@ pub async fn execute(
             Reply::Int(count)
         }
         ("MGET", n) if n >= 1 => {
-            let mut values = Vec::with_capacity(n);
+            // The answer is bounded like a frame: the same large key asked
+            // many times must not hold the node's memory.
+            let mut values = Vec::with_capacity(n.min(1024));
+            let mut bytes = 0usize;
             for key in args {
-                values.push(store.get_one(key).await);
-            }
-            // A failed key fails the whole MGET, as an error inside an
-            // array would surprise clients.
-            if let Some(e) = values.iter().find(|v| matches!(v, Reply::Error(_))) {
-                return e.clone();
+                let value = store.get_one(key).await;
+                match &value {
+                    // A failed key fails the whole MGET, as an error inside
+                    // an array would surprise clients.
+                    Reply::Error(_) => return value,
+                    Reply::Bulk(b) => bytes = bytes.saturating_add(b.len()),
+                    _ => {}
+                }
+                if bytes > limits.frame_len_max {
+                    return Reply::err(format!(
+                        "the MGET answer exceeds frame_len_max ({} bytes); ask for fewer keys",
+                        limits.frame_len_max
+                    ));
+                }
+                values.push(value);
             }
             Reply::Array(values)
         }
@@ -934,6 +946,28 @@ mod tests {
         );
         assert_eq!(run(&store, s, &["GET", "a"]).await, Reply::Nil);
         assert_eq!(run(&store, s, &["EXISTS", "a"]).await, Reply::Int(0));
+    }
+
+    #[tokio::test]
+    async fn an_mget_answer_is_bounded() {
+        let store = FakeStore::default();
+        let s = &mut Session::default();
+        let limits = Limits {
+            frame_len_max: 10,
+            ..Limits::default()
+        };
+        let args = ["SET", "k", "12345"].map(Bytes::from).to_vec();
+        assert_eq!(execute(args, &store, &limits, s).await, Reply::Simple("OK"));
+        let two = ["MGET", "k", "k"].map(Bytes::from).to_vec();
+        assert!(matches!(
+            execute(two, &store, &limits, s).await,
+            Reply::Array(_)
+        ));
+        let three = ["MGET", "k", "k", "k"].map(Bytes::from).to_vec();
+        let Reply::Error(e) = execute(three, &store, &limits, s).await else {
+            panic!("an answer over the bound is an error");
+        };
+        assert!(e.contains("frame_len_max"), "{e}");
     }
 
     #[tokio::test]
