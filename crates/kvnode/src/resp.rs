@@ -30,7 +30,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -41,7 +40,7 @@ use tokio_util::task::TaskTracker;
 use kv_wire::client::{ErrorCode, ErrorReply, Request, Response};
 
 use crate::config::Limits;
-use crate::server::{Service, check_request, stopped};
+use crate::server::{Service, accept, check_request, stopped};
 
 /// Plain `GET`s that found siblings and answered only the last one.
 pub static SIBLING_GETS_TOTAL: AtomicU64 = AtomicU64::new(0);
@@ -612,19 +611,7 @@ pub async fn serve(
     let limits = Arc::new(limits);
     let connections = Arc::new(Semaphore::new(limits.connections_max));
     let tracker = TaskTracker::new();
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            () = stopped(&mut shutdown) => break,
-        };
-        let (mut stream, peer) = match accepted {
-            Ok(pair) => pair,
-            Err(e) => {
-                tracing::warn!(error = %e, "RESP accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
+    while let Some((mut stream, peer)) = accept(&listener, &mut shutdown).await {
         let permit = Arc::clone(&connections).try_acquire_owned().ok();
         let limits = Arc::clone(&limits);
         let service = Arc::clone(&service);
