@@ -50,6 +50,9 @@ pub struct NodeArgs {
     /// Address to listen on for clients and peers.
     #[arg(long, env = "KVNODE_LISTEN")]
     pub listen: Option<SocketAddr>,
+    /// Address for Redis-protocol (RESP) clients; off when not given.
+    #[arg(long, env = "KVNODE_RESP_LISTEN")]
+    pub resp_listen: Option<SocketAddr>,
     /// Address other nodes and clients use to reach this node (default: listen).
     #[arg(long, env = "KVNODE_ADVERTISE")]
     pub advertise: Option<String>,
@@ -115,6 +118,7 @@ pub struct NodeArgs {
 pub struct FileConfig {
     data_dir: Option<PathBuf>,
     listen: Option<SocketAddr>,
+    resp_listen: Option<SocketAddr>,
     advertise: Option<String>,
     seeds: Option<Vec<String>>,
     cluster: Option<String>,
@@ -274,6 +278,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Listen address.
     pub listen: SocketAddr,
+    /// Where the RESP (Redis-protocol) front door listens; `None` is off.
+    pub resp_listen: Option<SocketAddr>,
     /// Advertised address.
     pub advertise: String,
     /// Seeds.
@@ -355,6 +361,7 @@ impl Config {
                 .or(file.data_dir)
                 .unwrap_or_else(|| PathBuf::from(DATA_DIR_DEFAULT)),
             listen,
+            resp_listen: args.resp_listen.or(file.resp_listen),
             advertise: args
                 .advertise
                 .clone()
@@ -438,6 +445,12 @@ impl Config {
         }
         if !(10..=60_000).contains(&self.gossip_interval_ms) {
             bail!("gossip_interval_ms must be between 10 and 60000");
+        }
+        if self.resp_listen == Some(self.listen) {
+            bail!(
+                "resp_listen must differ from listen ({}): the two protocols need their own ports",
+                self.listen
+            );
         }
         if self.cluster.is_empty() || self.cluster.len() > kv_wire::CLUSTER_NAME_LEN_MAX {
             bail!(
@@ -566,6 +579,26 @@ mod tests {
         assert_eq!(c.memtable_mb, 16);
         assert_eq!(c.read_fanout, ReadFanout::All);
         assert_eq!(c.speculative_retry_ms, 5);
+        assert_eq!(c.resp_listen, None, "the RESP front door is off by default");
+    }
+
+    #[test]
+    fn resp_listen_comes_from_the_file_or_a_flag() {
+        let file: FileConfig = toml::from_str("resp_listen = \"127.0.0.1:6379\"\n").unwrap();
+        let c = Config::merge(&NodeArgs::default(), file.clone()).unwrap();
+        assert_eq!(c.resp_listen, Some("127.0.0.1:6379".parse().unwrap()));
+        let args = NodeArgs {
+            resp_listen: Some("127.0.0.1:6380".parse().unwrap()),
+            ..NodeArgs::default()
+        };
+        let c = Config::merge(&args, file).unwrap();
+        assert_eq!(c.resp_listen, Some("127.0.0.1:6380".parse().unwrap()));
+        let args = NodeArgs {
+            resp_listen: Some(LISTEN_DEFAULT.parse().unwrap()),
+            ..NodeArgs::default()
+        };
+        let err = Config::merge(&args, FileConfig::default()).unwrap_err();
+        assert!(err.to_string().contains("resp_listen"), "{err}");
     }
 
     #[test]

@@ -10,5 +10,6 @@ pub mod config;
 pub mod identity;
 pub mod membership;
 pub mod node;
+pub mod resp;
 pub mod server;
 pub mod transport;

@@ -107,6 +107,14 @@ pub async fn run(config: Config) -> Result<()> {
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let resp_listener = match config.resp_listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen for RESP on {addr}"))?,
+        ),
+        None => None,
+    };
     let advertise = match &config.advertise {
         a if a.ends_with(":0") => listener.local_addr()?.to_string(),
         a => a.clone(),
@@ -208,6 +216,18 @@ pub async fn run(config: Config) -> Result<()> {
         mode = ?config.mode, durability = ?config.durability,
         "node started"
     );
+    // The RESP front door answers through the same service; it may start
+    // before the join, since client requests wait for it.
+    let resp_server = resp_listener.map(|listener| {
+        tracing::info!(resp_listen = ?config.resp_listen, "RESP front door listening");
+        let service: Arc<dyn Service> = service.clone();
+        tokio::spawn(crate::resp::serve(
+            listener,
+            config.limits.clone(),
+            service,
+            stop.clone(),
+        ))
+    });
     let server = tokio::spawn(server::serve(
         listener,
         id,
@@ -251,6 +271,9 @@ pub async fn run(config: Config) -> Result<()> {
     tracing::info!("shutting down: no new connections; finishing requests in flight");
     let _ = stop_tx.send(true);
     let _ = server.await;
+    if let Some(task) = resp_server {
+        let _ = task.await;
+    }
     let _ = gossip_task.await;
     if let Some(task) = anti_entropy {
         let _ = task.await;

@@ -60,21 +60,7 @@ pub async fn serve(
     let limits = Arc::new(limits);
     let connections = Arc::new(Semaphore::new(limits.connections_max));
     let tracker = TaskTracker::new();
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            () = stopped(&mut shutdown) => break,
-        };
-        let (stream, peer) = match accepted {
-            Ok(pair) => pair,
-            Err(e) => {
-                // Out of file descriptors and the like: back off briefly
-                // rather than spin.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
+    while let Some((stream, peer)) = accept(&listener, &mut shutdown).await {
         let permit = Arc::clone(&connections).try_acquire_owned().ok();
         let ctx = ConnCtx {
             node,
@@ -97,6 +83,29 @@ pub async fn serve(
     drop(listener);
     tracker.close();
     tracker.wait().await;
+}
+
+/// The next connection, or `None` once `shutdown` turns true. Shared by
+/// the native port and the RESP front door.
+pub(crate) async fn accept(
+    listener: &TcpListener,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<(TcpStream, std::net::SocketAddr)> {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = stopped(shutdown) => return None,
+        };
+        match accepted {
+            Ok(pair) => return Some(pair),
+            Err(e) => {
+                // Out of file descriptors and the like: back off briefly
+                // rather than spin.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -378,8 +387,9 @@ fn encode_answer<Req: 'static, Resp: Serialize + 'static>(
     }
 }
 
-/// Rejects requests whose key or value exceeds the limits.
-fn check_request(req: &Request, limits: &Limits) -> Result<(), ErrorReply> {
+/// Rejects requests whose key or value exceeds the limits. The RESP front
+/// door checks its requests with the same function.
+pub(crate) fn check_request(req: &Request, limits: &Limits) -> Result<(), ErrorReply> {
     let (key, value) = match req {
         Request::Get { key, .. }
         | Request::Delete { key, .. }
