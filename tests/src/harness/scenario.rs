@@ -269,6 +269,7 @@ async fn run_inner(
             // Sloppy mode is judged by what each coordinator could reach,
             // so each client talks to one node only.
             pinned: scenario.sloppy(),
+            expected: WARMUP + Duration::from_secs(opts.duration_s.max(1)) + COOLDOWN,
             seed: opts.seed,
         },
         recorder.clone(),

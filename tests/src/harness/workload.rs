@@ -17,7 +17,8 @@ use rand_chacha::ChaCha8Rng;
 
 use super::history::{Op, OpKind, Outcome, Value};
 
-/// Bound on operations per client, whatever the duration.
+/// Bound on operations per client, whatever the duration (the history is
+/// held in memory: about 2M entries for six clients).
 pub const OPS_PER_CLIENT_MAX: u64 = 200_000;
 /// Bound on the elements one set value carries; older ones are dropped
 /// (the checker follows ancestry, not elements).
@@ -41,6 +42,11 @@ pub struct WorkloadConfig {
     /// Client `c` talks to node `c % nodes` only, never failing over, so
     /// that the history says which node coordinated each operation.
     pub pinned: bool,
+    /// How long the load is meant to last. Each client paces itself so
+    /// that its [`OPS_PER_CLIENT_MAX`] operations stretch over it: a long
+    /// run (a soak) loads the cluster to its end instead of using its bound
+    /// up in the first minutes and leaving the later faults without load.
+    pub expected: Duration,
     /// The seed.
     pub seed: u64,
 }
@@ -167,8 +173,15 @@ async fn client_loop(
         return;
     };
     let client_id = u32::try_from(c).unwrap_or(u32::MAX - 1);
+    let started = Instant::now();
+    let pace = config.expected.as_secs_f64() / OPS_PER_CLIENT_MAX as f64;
     let mut seq: u64 = 0;
     while Instant::now() < stop_at && !stop.load(Ordering::Relaxed) && seq < OPS_PER_CLIENT_MAX {
+        // Ahead of the pace: wait until this operation is due.
+        let due = started + Duration::from_secs_f64(pace * seq as f64);
+        if let Some(early) = due.checked_duration_since(Instant::now()) {
+            tokio::time::sleep(early).await;
+        }
         seq += 1;
         let id = ((c as u64 + 1) << 32) | seq;
         let key = format!("k{}", rng.random_range(0..config.keys.max(1)));
@@ -218,6 +231,12 @@ async fn client_loop(
             // Back off a little so a node that is down is not spun on.
             tokio::time::sleep(Duration::from_millis(rng.random_range(10..50))).await;
         }
+    }
+    if seq >= OPS_PER_CLIENT_MAX && !stop.load(Ordering::Relaxed) {
+        println!(
+            "  workload: client {c} reached its bound of {OPS_PER_CLIENT_MAX} operations after {:.1}s; its load stopped early",
+            started.elapsed().as_secs_f64()
+        );
     }
 }
 
