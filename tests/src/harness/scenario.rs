@@ -483,10 +483,7 @@ async fn nemesis_run(
             let mut steps = 0;
             while left(end) > Duration::ZERO && steps < 1000 {
                 let groups = if steps % 2 == 0 {
-                    let mut order: Vec<usize> = (0..nodes).collect();
-                    for i in (1..order.len()).rev() {
-                        order.swap(i, nm.rng.random_range(0..=i));
-                    }
+                    let order = shuffled(&mut nm.rng, nodes);
                     let (a, b) = order.split_at(nodes / 2);
                     vec![a.to_vec(), b.to_vec()]
                 } else {
@@ -667,12 +664,18 @@ fn heal(cluster: &Cluster, nm: &mut Nemesis) {
     }
 }
 
-/// Two random non-empty groups.
-fn random_groups(rng: &mut ChaCha8Rng, nodes: usize) -> Vec<Vec<usize>> {
+/// The nodes `0..nodes` in a random order (Fisher-Yates).
+fn shuffled(rng: &mut ChaCha8Rng, nodes: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..nodes).collect();
     for i in (1..order.len()).rev() {
         order.swap(i, rng.random_range(0..=i));
     }
+    order
+}
+
+/// Two random non-empty groups.
+fn random_groups(rng: &mut ChaCha8Rng, nodes: usize) -> Vec<Vec<usize>> {
+    let order = shuffled(rng, nodes);
     let cut = rng.random_range(1..nodes.max(2));
     let (a, b) = order.split_at(cut.min(order.len()));
     let mut groups = vec![a.to_vec(), b.to_vec()];
